@@ -1,0 +1,209 @@
+"""The ``tweetsent`` command line.
+
+    tweetsent train --train train.csv --val val.csv --config seed-prelu --json
+
+Heavy modules (torch, pandas, matplotlib) are imported inside the commands so that
+``tweetsent --help`` answers at once. Every `TweetsentError` becomes one line on stderr and
+exit code 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from tweetsent.cli_backprop import backprop
+from tweetsent.errors import TweetsentError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(help="Train, tune, evaluate, compare and explain tweet classifiers.",
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+data_app = typer.Typer(help="Get datasets and inspect tables.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+app.command("backprop", help="Backpropagation through a small expression, node by node.")(backprop)
+
+
+def _fail(message: str, code: int = 2):
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def friendly(func):
+    """Turn tweetsent's errors and Ctrl-C into one line on stderr and an exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        from tweetsent.training import TrainingInterrupted
+
+        try:
+            return func(*args, **kwargs)
+        except TweetsentError as exc:
+            _fail(str(exc), exc.exit_code)
+        except TrainingInterrupted as exc:
+            _fail(f"training stopped by {exc.signal_name} after {len(exc.history)} epoch(s); no run directory "
+                  f"was written", 130)
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+
+    return wrapper
+
+
+ConfigOpt = Annotated[Optional[str], typer.Option("--config", "-c", help="A preset name (seed-prelu, seed-tanh, ...) or a TOML file.")]
+SetOpt = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override one setting: section.key=value (TOML value). Repeatable.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as one JSON object on stdout.")]
+
+
+def _print_metrics(metrics: dict, title: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key in ("accuracy", "f1_macro", "f1_weighted", "f1_micro", "precision_macro", "recall_macro",
+                "precision_weighted", "recall_weighted", "loss", "roc_auc_macro"):
+        value = metrics.get(key)
+        table.add_row(key, "-" if value is None else f"{value:.4f}")
+    per_class = Table(title="per class")
+    for col in ("class", "precision", "recall", "f1", "support"):
+        per_class.add_column(col, justify="right" if col != "class" else "left")
+    for cls, row in metrics["per_class"].items():
+        per_class.add_row(cls, f"{row['precision']:.4f}", f"{row['recall']:.4f}", f"{row['f1']:.4f}", str(row["support"]))
+    console = Console()
+    console.print(table)
+    console.print(per_class)
+
+
+@app.command()
+@friendly
+def train(
+    train_file: Annotated[Path, typer.Option("--train", help="Labelled training table (CSV, TSV, JSONL, Parquet).")],
+    val_file: Annotated[Optional[Path], typer.Option("--val", help="Labelled validation table, scored every epoch.")] = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed (train.seed).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Run directory to write (default: runs/<time>-<name>-s<seed>).")] = None,
+    runs_dir: Annotated[Path, typer.Option("--runs-dir", envvar="TWEETSENT_RUNS", help="Where run directories go.")] = Path("runs"),
+    as_json: JsonOpt = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+    figures: Annotated[bool, typer.Option("--figures/--no-figures", help="Write PNG figures.")] = True,
+) -> None:
+    """Train a classifier and write a run directory (config, history, metrics, model, figures)."""
+    from tweetsent.config import resolve_config
+    from tweetsent.progress import EpochProgress
+    from tweetsent.runs import train_run
+
+    cfg = resolve_config(config, set_ or [], seed)
+    callbacks = [] if quiet else [EpochProgress(cfg.name or "train")]
+    result = train_run(cfg, train_file, val_file, out=out, runs_dir=runs_dir, callbacks=callbacks, figures=figures)
+    if as_json:
+        typer.echo(json.dumps({**(result.metrics or {}), "run_dir": str(result.run_dir)}))
+        return
+    if result.metrics:
+        _print_metrics(result.metrics, f"{cfg.name or 'run'} on {val_file}")
+    typer.echo(f"run directory: {result.run_dir}")
+
+
+@app.command()
+@friendly
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory made by `tweetsent train`.")],
+    data: Annotated[Path, typer.Option("--data", help="Labelled table to score.")],
+    predictions: Annotated[Optional[Path], typer.Option("--predictions", help="Also write each tweet's prediction here (CSV).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Score a trained run on any labelled file (every metric of `train`)."""
+    from tweetsent.runs import evaluate_run
+
+    metrics = evaluate_run(run_dir, data, predictions)
+    if as_json:
+        typer.echo(json.dumps({**metrics, "run_dir": str(run_dir)}))
+    else:
+        _print_metrics(metrics, f"{run_dir} on {data}")
+
+
+@app.command()
+@friendly
+def predict(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory made by `tweetsent train`.")],
+    data: Annotated[str, typer.Option("--data", help="Table of tweets, or - for one tweet per line on stdin.")] = "-",
+    out: Annotated[str, typer.Option("--out", help="Output CSV (text, label, p_<class>...), or - for stdout.")] = "-",
+    text_column: Annotated[Optional[str], typer.Option("--text-column", help="Text column (default: the run's, or found).")] = None,
+    chunk_size: Annotated[int, typer.Option("--chunk-size", help="Tweets per chunk (memory stays flat).")] = 50_000,
+) -> None:
+    """Label unlabelled tweets with class and per-class probabilities, streaming in chunks."""
+    from tweetsent.runs import predict_file
+
+    n = predict_file(run_dir, data, sys.stdout if out == "-" else out, chunk_size, text_column)
+    if out != "-":
+        typer.echo(f"{n} tweets labelled -> {out}", err=True)
+
+
+@app.command()
+@friendly
+def presets(name: Annotated[Optional[str], typer.Argument(help="Show this preset resolved.")] = None) -> None:
+    """List the shipped presets, or print one resolved as TOML."""
+    from tweetsent.config import preset_names, resolve_config
+
+    if name is None:
+        for preset in preset_names():
+            typer.echo(preset)
+    else:
+        typer.echo(resolve_config(name).to_toml())
+
+
+@data_app.command("get")
+@friendly
+def data_get(
+    name: Annotated[str, typer.Argument(help="Dataset name (vaccine).")] = "vaccine",
+    dest: Annotated[Optional[Path], typer.Option("--dest", help="Folder to put the files in (default data/<name>).")] = None,
+    source: Annotated[Optional[str], typer.Option("--from", envvar="TWEETSENT_DATA_MIRROR", help="Local folder or mirror URL to copy from instead of the public copy.")] = None,
+) -> None:
+    """Download a dataset (checksums verified), or copy it from a local folder or mirror."""
+    from tweetsent.download import get_dataset
+
+    files = get_dataset(name, dest or Path("data") / name, source=source, progress=True)
+    for path in files.values():
+        typer.echo(str(path))
+
+
+@data_app.command("inspect")
+@friendly
+def data_inspect(
+    path: Annotated[Path, typer.Argument(help="A table of tweets.")],
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Rows, classes and the out-of-vocabulary rate of a table under a config's tokenizer."""
+    import numpy as np
+
+    from tweetsent.config import resolve_config
+    from tweetsent.data import read_dataset
+    from tweetsent.embeddings import load_embeddings
+    from tweetsent.features import EmbeddingAverager
+
+    cfg = resolve_config(config, set_ or [])
+    ds = read_dataset(path, cfg.data.text_column, cfg.data.label_column, require_labels=False)
+    typer.echo(f"{path}: {len(ds)} tweets, text column {ds.text_column!r}")
+    if ds.labels is not None:
+        values, counts = np.unique(ds.labels, return_counts=True)
+        typer.echo("classes: " + ", ".join(f"{v}: {c} ({c / len(ds):.1%})" for v, c in zip(values, counts)))
+    emb = load_embeddings(cfg.features.embeddings)
+    tokens = EmbeddingAverager(emb, cfg.features.tokenizer).token_ids(ds.texts)
+    typer.echo(f"tokenizer {cfg.features.tokenizer!r} with {cfg.features.embeddings}: "
+               f"{len(tokens.ids) / max(len(ds), 1):.1f} tokens per tweet, out-of-vocabulary {tokens.oov_rate():.2%} "
+               f"of tokens, {tokens.empty_docs()} tweet(s) with no known word")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,248 @@
+"""Every setting of a run, in one layered path: defaults -> preset or TOML file -> overrides.
+
+    cfg = resolve_config("seed-prelu", overrides=["train.lr=1e-3", "model.hidden=[64,32]"])
+    cfg.train.lr          # 0.001
+    cfg.to_dict()         # what is saved with the run and inside the checkpoint
+
+Unknown sections, keys and choices fail by name and list the valid ones; values from
+``--set`` are read as TOML values (``1e-3``, ``[64, 32]``, ``true``), bare words as strings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from tweetsent.errors import ConfigError
+
+__all__ = [
+    "DataConfig", "FeaturesConfig", "ModelConfig", "TrainConfig", "RunConfig",
+    "ACTIVATIONS", "LOSSES", "OPTIMIZERS", "MODEL_KINDS",
+    "preset_names", "resolve_config", "config_from_dict",
+]
+
+ACTIVATIONS = ("relu", "sigmoid", "logsigmoid", "tanh", "prelu", "celu", "selu")
+LOSSES = ("cross_entropy", "nll", "multi_margin")
+# Losses people reach for that do not fit single-label classification, and why.
+_UNFIT_LOSSES = {
+    "mse": "it regresses numbers, not classes",
+    "l1": "it regresses numbers, not classes",
+    "smooth_l1": "it regresses numbers, not classes",
+    "huber": "it regresses numbers, not classes",
+    "bce": "it scores each class on its own (multi-label), not one class per tweet",
+    "bce_with_logits": "it scores each class on its own (multi-label), not one class per tweet",
+    "kl_div": "it compares two distributions and needs soft targets, not labels",
+    "ctc": "it aligns sequences, not single labels",
+}
+OPTIMIZERS = ("sgd", "adam", "adamw", "adamax", "rmsprop", "radam", "nadam", "adagrad", "adadelta")
+MODEL_KINDS = ("network",)
+
+
+@dataclass
+class DataConfig:
+    text_column: str = ""  # "" finds it: the first of tweet, text, content, sentence
+    label_column: str = "label"  # the column holding the class of each tweet
+
+
+@dataclass
+class FeaturesConfig:
+    embeddings: str = "glove-6b-50d"  # bundled table, or a GloVe / word2vec text file (.txt, .gz, .zip:member)
+    tokenizer: str = "tweet"  # "tweet" (tweet-aware, for GloVe 6B) or "whitespace" (the study's: lower + split)
+    pooling: str = "mean"  # mean of the known words' vectors, a zero vector when none is known (the study's)
+
+
+@dataclass
+class ModelConfig:
+    kind: str = "network"  # the feed-forward network over pooled word vectors
+    hidden: list[int] = field(default_factory=lambda: [256, 128, 64, 32])  # widths of the hidden layers
+    activation: str | list[str] = "relu"  # one for every layer, or a list with one per layer
+    last_sigmoid: bool = False  # sigmoid on the last hidden layer instead (an option the study tried)
+    batch_norm: bool = False  # BatchNorm1d after each hidden linear layer
+    dropout: float | list[float] = 0.0  # after each hidden layer: one rate, or one per layer (the study's decrease with depth)
+
+
+@dataclass
+class TrainConfig:
+    loss: str = "cross_entropy"  # cross_entropy, nll (on log-softmax outputs) or multi_margin
+    optimizer: str = "adam"  # sgd, adam, adamw, adamax, rmsprop, radam, nadam, adagrad, adadelta
+    lr: float = 1e-3  # learning rate
+    momentum: float = 0.0  # sgd and rmsprop only
+    weight_decay: float = 0.0  # L2 penalty, every optimizer
+    batch_size: int = 64  # tweets per gradient step
+    epochs: int = 50  # passes over the training set (an upper bound with early stopping)
+    shuffle: bool = True  # reshuffle the training set every epoch
+    seed: int = 0  # same seed, same numbers
+    class_weight: str | list[float] = "none"  # "none", "balanced" (inverse class frequency), or one weight per class
+    early_stopping: bool = False  # stop when validation loss stops falling; the best epoch is restored
+    patience: int = 5  # epochs without a new best validation loss before stopping
+    threads: int = 1  # torch CPU threads; one is fastest for networks this small, and never oversubscribes
+
+
+@dataclass
+class RunConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    name: str = ""  # a label for the run; the preset's name when one is used
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_toml(self) -> str:
+        import tomli_w
+
+        return tomli_w.dumps(self.to_dict())
+
+
+_SECTIONS = {"data": DataConfig, "features": FeaturesConfig, "model": ModelConfig, "train": TrainConfig}
+
+
+def preset_names() -> list[str]:
+    """Names of the presets shipped with the package."""
+    folder = resources.files("tweetsent") / "presets"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def _read_preset(spec: str) -> tuple[dict, str]:
+    """The TOML mapping of a preset name or a file path, and the run name it implies."""
+    path = Path(spec)
+    if spec.endswith(".toml") or path.exists():
+        if not path.exists():
+            raise ConfigError(f"{spec}: no such config file")
+        text, name = path.read_text(encoding="utf-8"), path.stem
+    else:
+        candidate = resources.files("tweetsent") / "presets" / f"{spec}.toml"
+        if not candidate.is_file():
+            raise ConfigError(f"unknown preset {spec!r}; presets: {', '.join(preset_names())} (or give a .toml file)")
+        text, name = candidate.read_text(encoding="utf-8"), spec
+    try:
+        return tomllib.loads(text), name
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{spec}: not valid TOML ({exc})") from exc
+
+
+def _parse_value(text: str):
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text  # a bare word: a string
+
+
+def _coerce(value, annotation, where: str):
+    """Check ``value`` against a field's type, converting int -> float where harmless."""
+    options = typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, __import__("types").UnionType) else (annotation,)
+    for option in options:
+        origin = typing.get_origin(option)
+        if origin is list:
+            (item_type,) = typing.get_args(option)
+            if isinstance(value, list):
+                try:
+                    return [_coerce(v, item_type, where) for v in value]
+                except ConfigError:
+                    continue
+        elif option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        elif option is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        elif option in (str, bool) and type(value) is option:
+            return value
+    names = " or ".join(getattr(o, "__name__", str(o)) for o in options)
+    raise ConfigError(f"{where}: {value!r} is not a valid {names}")
+
+
+def _apply(cfg: RunConfig, mapping: dict, source: str) -> None:
+    for section, values in mapping.items():
+        if section == "name" and isinstance(values, str):
+            cfg.name = values
+            continue
+        if section not in _SECTIONS or not isinstance(values, dict):
+            raise ConfigError(f"{source}: unknown section {section!r}; sections: {', '.join(_SECTIONS)}")
+        target = getattr(cfg, section)
+        hints = typing.get_type_hints(type(target))
+        for key, value in values.items():
+            if key not in hints:
+                raise ConfigError(f"{source}: unknown key {section}.{key}; keys of [{section}]: {', '.join(hints)}")
+            setattr(target, key, _coerce(value, hints[key], f"{source}: {section}.{key}"))
+
+
+def _check_choice(value: str, choices, key: str) -> None:
+    if value not in choices:
+        raise ConfigError(f"{key} = {value!r} is not one of: {', '.join(choices)}")
+
+
+def validate(cfg: RunConfig) -> RunConfig:
+    """Check choices and shapes that types alone cannot; returns ``cfg``."""
+    from tweetsent.features import POOLINGS
+    from tweetsent.text import TOKENIZERS
+
+    _check_choice(cfg.model.kind, MODEL_KINDS, "model.kind")
+    _check_choice(cfg.features.tokenizer, TOKENIZERS, "features.tokenizer")
+    _check_choice(cfg.features.pooling, POOLINGS, "features.pooling")
+    t, m = cfg.train, cfg.model
+    if t.loss in _UNFIT_LOSSES:
+        raise ConfigError(f"train.loss = {t.loss!r} does not fit classification: {_UNFIT_LOSSES[t.loss]}; "
+                          f"use one of: {', '.join(LOSSES)}")
+    _check_choice(t.loss, LOSSES, "train.loss")
+    _check_choice(t.optimizer, OPTIMIZERS, "train.optimizer")
+    activations = m.activation if isinstance(m.activation, list) else [m.activation]
+    for act in activations:
+        _check_choice(act, ACTIVATIONS, "model.activation")
+    for key, value in (("model.activation", m.activation), ("model.dropout", m.dropout)):
+        if isinstance(value, list) and len(value) != len(m.hidden):
+            raise ConfigError(f"{key} has {len(value)} entries but model.hidden has {len(m.hidden)} layers; give one per layer or a single value")
+    if any(h <= 0 for h in m.hidden):
+        raise ConfigError(f"model.hidden = {m.hidden}: every layer needs a positive width")
+    rates = m.dropout if isinstance(m.dropout, list) else [m.dropout]
+    if any(not 0.0 <= r < 1.0 for r in rates):
+        raise ConfigError(f"model.dropout = {m.dropout}: rates must be in [0, 1)")
+    if isinstance(t.class_weight, str):
+        _check_choice(t.class_weight, ("none", "balanced"), "train.class_weight")
+    for key in ("lr", "batch_size", "epochs"):
+        if getattr(t, key) <= 0:
+            raise ConfigError(f"train.{key} = {getattr(t, key)} must be positive")
+    return cfg
+
+
+def config_from_dict(mapping: dict, source: str = "config") -> RunConfig:
+    """A validated `RunConfig` from a nested mapping (a saved run's config, say)."""
+    cfg = RunConfig()
+    _apply(cfg, mapping, source)
+    return validate(cfg)
+
+
+def resolve_config(preset: str | None = None, overrides: list[str] = (), seed: int | None = None) -> RunConfig:
+    """Defaults, then a preset name or TOML file, then ``section.key=value`` overrides.
+
+    Parameters
+    ----------
+    preset : str, optional
+        A shipped preset's name (see `preset_names`) or a path to a TOML file.
+    overrides : list of str
+        ``section.key=value`` strings; values are TOML.
+    seed : int, optional
+        Shorthand for ``train.seed``.
+
+    Returns
+    -------
+    RunConfig
+        Validated.
+    """
+    cfg = RunConfig()
+    if preset:
+        mapping, name = _read_preset(preset)
+        cfg.name = name
+        _apply(cfg, mapping, preset)
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        section, dot, field_name = key.strip().partition(".")
+        if not sep or not dot:
+            raise ConfigError(f"--set {item!r}: write section.key=value, e.g. train.lr=1e-3")
+        _apply(cfg, {section: {field_name: _parse_value(raw.strip())}}, "--set")
+    if seed is not None:
+        cfg.train.seed = seed
+    return validate(cfg)

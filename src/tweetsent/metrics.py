@@ -1,0 +1,59 @@
+"""Classification scores as plain data, computed once with scikit-learn and rendered anywhere.
+
+    m = compute_metrics(y_true, proba, classes=[0, 1, 2])
+    m["f1_macro"], m["per_class"]["1"]["f1"], m["confusion_matrix"]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn import metrics as skm
+
+__all__ = ["compute_metrics", "SCALAR_METRICS"]
+
+SCALAR_METRICS = ("accuracy", "precision_weighted", "recall_weighted", "f1_weighted",
+                  "precision_macro", "recall_macro", "f1_macro", "f1_micro", "loss", "roc_auc_macro")
+
+
+def compute_metrics(y_true, proba: np.ndarray, classes: list) -> dict:
+    """Every score tweetsent reports, for one labelled set.
+
+    Parameters
+    ----------
+    y_true : array-like
+        (n,) true labels, values from ``classes``.
+    proba : np.ndarray
+        (n, n_classes) predicted probabilities, columns in the order of ``classes``.
+    classes : list
+        The model's classes.
+
+    Returns
+    -------
+    dict
+        Scalars (accuracy, precision/recall/F1 in weighted, macro and micro form, ``loss`` =
+        cross-entropy of ``proba``, ``roc_auc_macro`` one-vs-rest), ``per_class`` (keyed by
+        ``str(class)``: precision, recall, f1, support, roc_auc), ``confusion_matrix`` (rows:
+        true, columns: predicted), ``labels`` and ``n``.
+    """
+    y_true = np.asarray(y_true)
+    classes = list(classes)
+    y_pred = np.asarray(classes, dtype=object)[proba.argmax(axis=1)].astype(y_true.dtype)
+    out: dict = {"n": int(len(y_true)), "labels": [str(c) for c in classes],
+                 "accuracy": float(skm.accuracy_score(y_true, y_pred))}
+    for avg in ("weighted", "macro", "micro"):
+        p, r, f, _ = skm.precision_recall_fscore_support(y_true, y_pred, labels=classes, average=avg, zero_division=0)
+        if avg != "micro":
+            out[f"precision_{avg}"], out[f"recall_{avg}"] = float(p), float(r)
+        out[f"f1_{avg}"] = float(f)
+    clipped = np.clip(proba, 1e-15, 1.0)
+    out["loss"] = float(skm.log_loss(y_true, clipped / clipped.sum(axis=1, keepdims=True), labels=classes))
+    onehot = (y_true[:, None] == np.asarray(classes, dtype=y_true.dtype)[None, :])
+    aucs = [float(skm.roc_auc_score(onehot[:, k], proba[:, k])) if 0 < onehot[:, k].sum() < len(y_true) else None
+            for k in range(len(classes))]
+    known = [a for a in aucs if a is not None]
+    out["roc_auc_macro"] = float(np.mean(known)) if known else None
+    p, r, f, s = skm.precision_recall_fscore_support(y_true, y_pred, labels=classes, average=None, zero_division=0)
+    out["per_class"] = {str(c): {"precision": float(p[k]), "recall": float(r[k]), "f1": float(f[k]),
+                                 "support": int(s[k]), "roc_auc": aucs[k]} for k, c in enumerate(classes)}
+    out["confusion_matrix"] = skm.confusion_matrix(y_true, y_pred, labels=classes).tolist()
+    return out

@@ -1,0 +1,195 @@
+"""Run directories: train, evaluate and predict as a command line or notebook does them.
+
+    result = train_run(resolve_config("seed-prelu"), "train.csv", "val.csv")
+    result.run_dir      # runs/20261128-031500-seed-prelu-s0
+    evaluate_run(result.run_dir, "test.csv")["f1_macro"]
+
+A run directory holds ``config.toml`` (resolved), ``run.json`` (data, fingerprints, timings,
+versions), ``history.json`` / ``history.csv`` (per epoch), ``metrics.json``,
+``predictions.csv`` (validation tweets with true label, prediction and probabilities),
+``model/`` (``model.safetensors`` + ``model.json``) and ``figures/*.png``. It is built in a
+hidden ``.incomplete-*`` sibling and renamed into place when complete, so a directory that
+exists is a finished run.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from tweetsent.classifier import TweetClassifier, package_version
+from tweetsent.config import RunConfig
+from tweetsent.data import Dataset, check_compatible, iter_text_chunks, read_dataset
+from tweetsent.errors import DataError, ModelError
+from tweetsent.fileio import atomic_dir, atomic_path, atomic_write_json, sha256_file
+from tweetsent.metrics import compute_metrics
+from tweetsent.training import Callback
+
+__all__ = ["RunResult", "train_run", "evaluate_run", "predict_file", "load_run", "write_predictions"]
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    metrics: dict | None
+    history: list[dict]
+    config: RunConfig
+    classifier: TweetClassifier
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _run_name(cfg: RunConfig) -> str:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{cfg.name or 'run'}-s{cfg.train.seed}"
+
+
+def write_predictions(path: Path, texts: Sequence[str], proba: np.ndarray, classes: Sequence,
+                      labels: np.ndarray | None = None) -> None:
+    """CSV of each tweet with its prediction and per-class probabilities (and true label)."""
+    import pandas as pd
+
+    frame = pd.DataFrame({"text": list(texts)})
+    if labels is not None:
+        frame["label"] = labels
+    frame["predicted"] = np.asarray(classes, dtype=object)[proba.argmax(axis=1)]
+    for k, cls in enumerate(classes):
+        frame[f"p_{cls}"] = np.round(proba[:, k], 6)
+    frame.to_csv(path, index=False)
+
+
+def train_run(cfg: RunConfig, train_path: str | Path, val_path: str | Path | None = None,
+              out: str | Path | None = None, runs_dir: str | Path = "runs",
+              callbacks: Sequence[Callback] = (), figures: bool = True) -> RunResult:
+    """Train a model, score it on the validation file and write a complete run directory.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        Resolved configuration.
+    train_path, val_path : path
+        Labelled tables; without ``val_path`` no validation curves or metrics are made.
+    out : path, optional
+        The run directory; default ``runs_dir/<timestamp>-<name>-s<seed>``.
+    callbacks : sequence of Callback
+        Progress display, run log, ...
+    figures : bool
+        Write the PNG figures.
+
+    Returns
+    -------
+    RunResult
+    """
+    started, clock = _now(), time.perf_counter()
+    train = read_dataset(train_path, cfg.data.text_column, cfg.data.label_column)
+    val = read_dataset(val_path, cfg.data.text_column, cfg.data.label_column) if val_path else None
+    if val is not None:
+        check_compatible(train, val)
+    run_dir = Path(out) if out else Path(runs_dir) / _run_name(cfg)
+    if run_dir.exists():
+        raise DataError(f"{run_dir}: a run directory is already there; choose another --out or remove it")
+    clf = TweetClassifier(cfg).fit(train.texts, train.labels, val.texts if val else None,
+                                   val.labels if val else None, callbacks=callbacks)
+    metrics = proba = None
+    if val is not None:
+        proba = clf.predict_proba(val.texts)
+        metrics = compute_metrics(val.labels, proba, clf.classes_)
+    info = {
+        "started": started, "finished": _now(), "seconds": round(time.perf_counter() - clock, 3),
+        "package_version": package_version(), "name": cfg.name,
+        "data": {"train": str(Path(train_path).resolve()), "val": str(Path(val_path).resolve()) if val else None,
+                 "train_sha256": sha256_file(train_path), "val_sha256": sha256_file(val_path) if val else None,
+                 "n_train": len(train), "n_val": len(val) if val else 0,
+                 "text_column": train.text_column, "label_column": train.label_column},
+        "embeddings": clf.featurizer_.embeddings.identity(),
+        "oov": clf.train_oov_,
+        "classes": clf.classes_, "best_epoch": clf.best_epoch_, "epochs_run": len(clf.history_),
+    }
+    with atomic_dir(run_dir) as tmp:
+        (tmp / "config.toml").write_text(cfg.to_toml(), encoding="utf-8")
+        atomic_write_json(tmp / "run.json", info)
+        atomic_write_json(tmp / "history.json", clf.history_)
+        _write_history_csv(tmp / "history.csv", clf.history_)
+        clf.save(tmp / "model")
+        if metrics is not None:
+            atomic_write_json(tmp / "metrics.json", metrics)
+            write_predictions(tmp / "predictions.csv", val.texts, proba, clf.classes_, val.labels)
+            if figures:
+                from tweetsent.plots import save_run_figures
+
+                save_run_figures(tmp / "figures", clf.history_, metrics, val.labels, proba, clf.classes_)
+    return RunResult(run_dir, metrics, clf.history_, cfg, clf)
+
+
+def _write_history_csv(path: Path, history: list[dict]) -> None:
+    if not history:
+        path.write_text("", encoding="utf-8")
+        return
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(history[0]))
+        writer.writeheader()
+        writer.writerows(history)
+
+
+def load_run(run_dir: str | Path) -> TweetClassifier:
+    """The model of a run directory (or of a bare model folder)."""
+    run_dir = Path(run_dir)
+    if not run_dir.exists():
+        raise ModelError(f"{run_dir}: no such run directory; `tweetsent train` prints the one it writes")
+    return TweetClassifier.load(run_dir)
+
+
+def evaluate_run(run_dir: str | Path, data_path: str | Path, predictions_out: str | Path | None = None) -> dict:
+    """Every metric of a trained run on another labelled file."""
+    clf = load_run(run_dir)
+    data = read_dataset(data_path, clf.config_.data.text_column, clf.config_.data.label_column)
+    train_like = Dataset([], np.asarray(clf.classes_), "the model's training data", "", "")
+    check_compatible(train_like, data)
+    proba = clf.predict_proba(data.texts)
+    metrics = compute_metrics(data.labels, proba, clf.classes_)
+    metrics["data"] = {"path": str(Path(data_path).resolve()), "sha256": sha256_file(data_path)}
+    if predictions_out:
+        with atomic_path(Path(predictions_out)) as tmp:
+            write_predictions(tmp, data.texts, proba, clf.classes_, data.labels)
+    return metrics
+
+
+def predict_file(run_dir: str | Path, data: str | Path, out, chunk_size: int = 50_000,
+                 text_column: str | None = None) -> int:
+    """Label a big table (or stdin with ``data="-"``) chunk by chunk, in flat memory.
+
+    ``out`` is a path (written atomically) or a text stream. Returns the number of tweets.
+    """
+    import pandas as pd
+
+    clf = load_run(run_dir)
+    column = clf.config_.data.text_column if text_column is None else text_column
+    classes = clf.classes_
+    n = 0
+
+    def _write(stream) -> int:
+        count = 0
+        for i, texts in enumerate(iter_text_chunks(data, column, chunk_size)):
+            proba = clf.predict_proba(texts)
+            frame = pd.DataFrame({"text": texts, "label": np.asarray(classes, dtype=object)[proba.argmax(axis=1)]})
+            for k, cls in enumerate(classes):
+                frame[f"p_{cls}"] = proba[:, k]
+            frame.to_csv(stream, index=False, header=i == 0, float_format="%.4f")
+            count += len(texts)
+        return count
+
+    if isinstance(out, (str, Path)):
+        with atomic_path(Path(out)) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
+            n = _write(fh)
+    else:
+        n = _write(out)
+    return n

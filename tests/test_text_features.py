@@ -1,0 +1,61 @@
+"""Tokenizers and the embedding averager."""
+
+import numpy as np
+import pytest
+
+from tweetsent.embeddings import Embeddings
+from tweetsent.features import EmbeddingAverager
+from tweetsent.text import tokenize, tokenize_batch
+
+
+@pytest.mark.parametrize("text, tokens", [
+    ("I don't like it", ["i", "do", "n't", "like", "it"]),
+    ("It's the #FluShot season", ["it", "'s", "the", "#", "flu", "shot", "season"]),
+    ("@CDCgov says https://t.co/abc www.x.org", ["@", "says", "url", "url"]),
+    ("#Covid19 vaccine...", ["#", "covid", "19", "vaccine", ".", ".", "."]),
+    ("Kids' shots aren\u2019t bad &amp; fine!!", ["kids", "'", "shots", "are", "n't", "bad", "&", "fine", "!", "!"]),
+    ("\"null\" 'quoted' \U0001f64c\U0001f64c", ['"', "null", '"', "'", "quoted", "'", "\U0001f64c", "\U0001f64c"]),
+    ("   ", []),
+])
+def test_tweet_tokenizer(text, tokens):
+    assert tokenize(text, "tweet") == tokens
+
+
+def test_whitespace_tokenizer_is_the_studys():
+    assert tokenize("I don't like #FluShot!", "whitespace") == ["i", "don't", "like", "#flushot!"]
+
+
+def test_batch_keeps_tweet_boundaries_and_empty_tweets():
+    assert tokenize_batch(["a b", "", "c"]) == [["a", "b"], [], ["c"]]
+
+
+def test_unknown_tokenizer_is_refused():
+    with pytest.raises(ValueError, match="unknown tokenizer"):
+        tokenize("x", "bpe")
+
+
+def _table() -> Embeddings:
+    words = ["the", "vaccine", "safe", "n't", "do"]
+    vectors = np.arange(len(words) * 3, dtype=np.float32).reshape(len(words), 3)
+    return Embeddings(vectors, words, "test", "fp")
+
+
+def test_average_is_mean_of_known_words_and_zero_when_none_known():
+    emb = _table()
+    X = EmbeddingAverager(emb).transform(["The vaccine is SAFE", "zzz qqq", "I don't"])
+    np.testing.assert_allclose(X[0], emb.vectors[[0, 1, 2]].mean(axis=0))
+    np.testing.assert_array_equal(X[1], np.zeros(3))
+    np.testing.assert_allclose(X[2], emb.vectors[[4, 3]].mean(axis=0))
+    assert X.dtype == np.float32 and X.shape == (3, 3)
+
+
+def test_repeated_words_count_every_time():
+    emb = _table()
+    X = EmbeddingAverager(emb).transform(["safe safe the"])
+    np.testing.assert_allclose(X[0], (2 * emb.vectors[2] + emb.vectors[0]) / 3)
+
+
+def test_oov_statistics():
+    tok = EmbeddingAverager(_table()).token_ids(["the vaccine xyz", "abc"])
+    assert tok.oov_rate() == pytest.approx(2 / 4)
+    assert tok.empty_docs() == 1
