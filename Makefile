@@ -1,0 +1,31 @@
+# Two commands on a fresh machine:  make run  (set up, then train the study's network)  and  make test.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DATA ?= ../shared/data/vaccine
+CONFIG ?= seed-prelu
+
+.PHONY: setup run test bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,all]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+# The main job: fetch the vaccine data (from $(DATA) when it is there, else the public copy),
+# train the study's PReLU network on it and print its scores.
+run: setup
+	$(BIN)/tweetsent data get vaccine --dest data/vaccine $(if $(wildcard $(DATA)),--from $(DATA))
+	$(BIN)/tweetsent train --config $(CONFIG) --train data/vaccine/vaccine_train_set.csv \
+		--val data/vaccine/vaccine_validation_set.csv
+
+test: setup
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python bench/bench_core.py
+
+clean:
+	rm -rf $(VENV) runs data .pytest_cache

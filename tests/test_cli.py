@@ -1,0 +1,123 @@
+"""The command line end to end on the tiny corpus: outputs, run directories, exit codes."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from tweetsent.cli import app
+
+runner = CliRunner()
+
+METRIC_KEYS = {"accuracy", "precision_weighted", "recall_weighted", "f1_weighted", "precision_macro",
+               "recall_macro", "f1_macro", "f1_micro", "loss", "per_class", "roc_auc_macro",
+               "confusion_matrix", "run_dir"}
+
+
+def _set(overrides):
+    return [arg for o in overrides for arg in ("--set", o)]
+
+
+def _train(tmp_path, corpus, tiny_overrides, *extra):
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["train", "--train", str(corpus[0]), "--val", str(corpus[1]), "--out", str(out),
+                                 "--json", *_set(tiny_overrides), *extra])
+    return result, out
+
+
+def test_train_writes_a_complete_run_and_json(tmp_path, corpus, tiny_overrides):
+    result, out = _train(tmp_path, corpus, tiny_overrides)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout.strip().splitlines()[-1])
+    assert METRIC_KEYS <= set(metrics) and metrics["run_dir"] == str(out)
+    assert metrics["accuracy"] >= 0.9
+    for name in ("config.toml", "run.json", "history.json", "history.csv", "metrics.json", "predictions.csv",
+                 "model/model.json", "model/model.safetensors", "figures/loss.png", "figures/f1.png",
+                 "figures/roc.png", "figures/confusion.png"):
+        assert (out / name).exists(), name
+    assert len(json.loads((out / "history.json").read_text())) == 30
+    assert json.loads((out / "metrics.json").read_text())["f1_macro"] == metrics["f1_macro"]
+    assert 'hidden = [\n    16,\n    8,\n]' in (out / "config.toml").read_text() or "hidden = [16, 8]" in (out / "config.toml").read_text()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".incomplete")]
+
+
+def test_evaluate_and_predict(tmp_path, corpus, tiny_overrides):
+    _, out = _train(tmp_path, corpus, tiny_overrides)
+    result = runner.invoke(app, ["evaluate", str(out), "--data", str(corpus[1]), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) ["accuracy"] == json.loads((out / "metrics.json").read_text())["accuracy"]
+    human = runner.invoke(app, ["evaluate", str(out), "--data", str(corpus[1])])
+    assert "f1_macro" in human.stdout and "per class" in human.stdout
+
+    unlabelled = tmp_path / "new.csv"
+    pd.read_csv(corpus[1])[["tweet"]].to_csv(unlabelled, index=False)
+    result = runner.invoke(app, ["predict", str(out), "--data", str(unlabelled), "--out", str(tmp_path / "p.csv"),
+                                 "--chunk-size", "5"])
+    assert result.exit_code == 0, result.output
+    pred = pd.read_csv(tmp_path / "p.csv")
+    assert list(pred.columns) == ["text", "label", "p_0", "p_1", "p_2"] and len(pred) == 12
+    assert (pred["label"] == pd.read_csv(corpus[1])["label"]).mean() >= 0.9
+
+    stdin = runner.invoke(app, ["predict", str(out)], input="safe protect save lives\npoison autism toxic lies\n")
+    assert stdin.exit_code == 0, stdin.output
+    rows = pd.read_csv(pd.io.common.StringIO(stdin.stdout))
+    assert rows["label"].tolist() == [2, 1]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--train", "missing.csv"], "missing.csv: no such file"),
+    (["train", "--train", "{train}", "--set", "train.bogus=1"], "unknown key train.bogus"),
+    (["train", "--train", "{train}", "--config", "nope"], "unknown preset 'nope'"),
+    (["train", "--train", "{train}", "--set", "features.embeddings=/no/such.txt"], "/no/such.txt: no such embeddings file"),
+    (["evaluate", "{tmp}/no-run", "--data", "{val}"], "no-run: no such run directory"),
+    (["evaluate", "{tmp}", "--data", "{val}"], "no model.json here"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, corpus, args, message):
+    args = [a.format(train=corpus[0], val=corpus[1], tmp=tmp_path) for a in args]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.output
+
+
+def test_wrong_embedding_dimension_for_a_saved_model(tmp_path, corpus, tiny_overrides, glove_file):
+    _, out = _train(tmp_path, corpus, tiny_overrides)
+    # Replace the embeddings file by one of another dimension: the model must refuse it.
+    glove_file.write_text("the 0.1 0.2\nsafe 0.3 0.4\n")
+    result = runner.invoke(app, ["evaluate", str(out), "--data", str(corpus[1])])
+    assert result.exit_code == 2 and "dim 6" in result.stderr and "dim 2" in result.stderr
+
+
+def test_ctrl_c_leaves_no_run_directory(tmp_path, corpus, tiny_overrides):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "tweetsent.cli", "train", "--train", str(corpus[0]), "--val", str(corpus[1]),
+           "--out", str(out), *_set(tiny_overrides), "--set", "train.epochs=100000"]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    # Wait until training is under way, then interrupt it.
+    for line in proc.stderr:
+        if "epoch 3/" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    rest = proc.stderr.read()
+    assert proc.wait(timeout=60) == 130
+    assert "training stopped by SIGINT" in rest and "Traceback" not in rest
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".incomplete")]
+
+
+def test_help_is_fast_and_lists_commands():
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "tweetsent.cli", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0
+    for command in ("train", "evaluate", "predict", "data", "backprop"):
+        assert command in result.stdout
+    # No torch at start-up: asserted by what is imported, not by a clock.
+    probe = subprocess.run([sys.executable, "-c", "import sys, tweetsent.cli; print('torch' in sys.modules)"],
+                           capture_output=True, text=True)
+    assert probe.stdout.strip() == "False", probe.stderr
+    assert time.perf_counter() - started < 60
