@@ -86,3 +86,10 @@ def vaccine_files() -> tuple[Path, Path]:
             pytest.fail(message)
         pytest.skip(message)
     return train, val
+
+
+@pytest.fixture(autouse=True)
+def _isolated_log(tmp_path, monkeypatch):
+    """Every test logs runs into its own folder, never into the checkout's runs/."""
+    monkeypatch.setenv("TWEETSENT_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.delenv("TWEETSENT_LOG_URL", raising=False)

@@ -108,6 +108,23 @@ def test_ctrl_c_leaves_no_run_directory(tmp_path, corpus, tiny_overrides):
     assert proc.wait(timeout=60) == 130
     assert "training stopped by SIGINT" in rest and "Traceback" not in rest
     assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".incomplete")]
+    # The partial run is in the experiment log, interrupted, with its finished epochs.
+    run_id = rest.split("as run ")[1].split()[0]
+    shown = runner.invoke(app, ["runs", "show", run_id, "--json"])
+    record = json.loads(shown.stdout)
+    assert record["status"] == "interrupted" and len(record["history"]) >= 3
+
+
+def test_train_and_evaluate_are_logged(tmp_path, corpus, tiny_overrides):
+    result, out = _train(tmp_path, corpus, tiny_overrides)
+    run_id = json.loads(result.stdout)["run_id"]
+    runner.invoke(app, ["evaluate", str(out), "--data", str(corpus[1])])
+    listed = json.loads(runner.invoke(app, ["runs", "list", "--json"]).stdout)
+    assert [r["kind"] for r in listed] == ["train", "evaluate"]
+    record = json.loads(runner.invoke(app, ["runs", "show", run_id, "--json"]).stdout)
+    assert record["status"] == "finished" and len(record["history"]) == 30
+    assert record["metrics"]["f1_macro"] == json.loads((out / "metrics.json").read_text())["f1_macro"]
+    assert record["overfit"] == json.loads((out / "run.json").read_text())["overfit"]["verdict"]
 
 
 def test_help_is_fast_and_lists_commands():

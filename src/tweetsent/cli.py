@@ -18,6 +18,8 @@ from typing import Annotated, Optional
 import typer
 
 from tweetsent.cli_backprop import backprop
+from tweetsent.cli_compare import compare, report
+from tweetsent.cli_runs import runs_app
 from tweetsent.errors import TweetsentError
 
 __all__ = ["app", "main"]
@@ -26,6 +28,9 @@ app = typer.Typer(help="Train, tune, evaluate, compare and explain tweet classif
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 data_app = typer.Typer(help="Get datasets and inspect tables.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+app.add_typer(runs_app, name="runs", help="The experiment log: list, show, diff, star, note, export runs.")
+app.command("compare", help="Compare runs side by side, with paired significance tests.")(compare)
+app.command("report", help="Write an HTML or Markdown report of one run or a comparison.")(report)
 app.command("backprop", help="Backpropagation through a small expression, node by node.")(backprop)
 
 
@@ -46,8 +51,10 @@ def friendly(func):
         except TweetsentError as exc:
             _fail(str(exc), exc.exit_code)
         except TrainingInterrupted as exc:
-            _fail(f"training stopped by {exc.signal_name} after {len(exc.history)} epoch(s); no run directory "
-                  f"was written", 130)
+            where = (f"its {len(exc.history)} finished epoch(s) are in the experiment log as run "
+                     f"{exc.run_id} (tweetsent runs show {exc.run_id})" if getattr(exc, "run_id", None)
+                     else f"{len(exc.history)} epoch(s) were finished")
+            _fail(f"training stopped by {exc.signal_name}; no run directory was written; {where}", 130)
         except KeyboardInterrupt:
             _fail("interrupted", 130)
 
@@ -57,6 +64,17 @@ def friendly(func):
 ConfigOpt = Annotated[Optional[str], typer.Option("--config", "-c", help="A preset name (seed-prelu, seed-tanh, ...) or a TOML file.")]
 SetOpt = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override one setting: section.key=value (TOML value). Repeatable.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as one JSON object on stdout.")]
+RunsDirOpt = Annotated[Path, typer.Option("--runs-dir", envvar="TWEETSENT_RUNS_DIR", help="Where run directories and the default log (runs.db) go.")]
+LogUrlOpt = Annotated[Optional[str], typer.Option("--log-url", envvar="TWEETSENT_LOG_URL", help="Experiment log database URL (default: sqlite under --runs-dir).")]
+NoLogOpt = Annotated[bool, typer.Option("--no-log", help="Do not record this in the experiment log.")]
+
+
+def _open_log(no_log: bool, log_url: Optional[str], runs_dir: Path):
+    if no_log:
+        return None
+    from tweetsent.runlog import RunLog
+
+    return RunLog.open(log_url, runs_dir)
 
 
 def _print_metrics(metrics: dict, title: str) -> None:
@@ -89,10 +107,12 @@ def train(
     set_: SetOpt = None,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed (train.seed).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Run directory to write (default: runs/<time>-<name>-s<seed>).")] = None,
-    runs_dir: Annotated[Path, typer.Option("--runs-dir", envvar="TWEETSENT_RUNS", help="Where run directories go.")] = Path("runs"),
+    runs_dir: RunsDirOpt = Path("runs"),
     as_json: JsonOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
     figures: Annotated[bool, typer.Option("--figures/--no-figures", help="Write PNG figures.")] = True,
+    log_url: LogUrlOpt = None,
+    no_log: NoLogOpt = False,
 ) -> None:
     """Train a classifier and write a run directory (config, history, metrics, model, figures)."""
     from tweetsent.config import resolve_config
@@ -101,13 +121,15 @@ def train(
 
     cfg = resolve_config(config, set_ or [], seed)
     callbacks = [] if quiet else [EpochProgress(cfg.name or "train")]
-    result = train_run(cfg, train_file, val_file, out=out, runs_dir=runs_dir, callbacks=callbacks, figures=figures)
+    log = _open_log(no_log, log_url, runs_dir)
+    result = train_run(cfg, train_file, val_file, out=out, runs_dir=runs_dir, callbacks=callbacks, figures=figures,
+                       log=log)
     if as_json:
-        typer.echo(json.dumps({**(result.metrics or {}), "run_dir": str(result.run_dir)}))
+        typer.echo(json.dumps({**(result.metrics or {}), "run_dir": str(result.run_dir), "run_id": result.run_id}))
         return
     if result.metrics:
-        _print_metrics(result.metrics, f"{cfg.name or 'run'} on {val_file}")
-    typer.echo(f"run directory: {result.run_dir}")
+        _print_metrics(result.metrics, f"{cfg.name or 'run'} on {val_file.name}")
+    typer.echo(f"run directory: {result.run_dir}" + (f"  (logged as {result.run_id})" if result.run_id else ""))
 
 
 @app.command()
@@ -117,15 +139,18 @@ def evaluate(
     data: Annotated[Path, typer.Option("--data", help="Labelled table to score.")],
     predictions: Annotated[Optional[Path], typer.Option("--predictions", help="Also write each tweet's prediction here (CSV).")] = None,
     as_json: JsonOpt = False,
+    runs_dir: RunsDirOpt = Path("runs"),
+    log_url: LogUrlOpt = None,
+    no_log: NoLogOpt = False,
 ) -> None:
     """Score a trained run on any labelled file (every metric of `train`)."""
     from tweetsent.runs import evaluate_run
 
-    metrics = evaluate_run(run_dir, data, predictions)
+    metrics = evaluate_run(run_dir, data, predictions, log=_open_log(no_log, log_url, runs_dir))
     if as_json:
         typer.echo(json.dumps({**metrics, "run_dir": str(run_dir)}))
     else:
-        _print_metrics(metrics, f"{run_dir} on {data}")
+        _print_metrics(metrics, f"{run_dir.name} on {data.name}")
 
 
 @app.command()
@@ -168,7 +193,7 @@ def data_get(
     """Download a dataset (checksums verified), or copy it from a local folder or mirror."""
     from tweetsent.download import get_dataset
 
-    files = get_dataset(name, dest or Path("data") / name, source=source, progress=True)
+    files = get_dataset(name, dest or Path("data") / name, source=source, progress=sys.stderr.isatty())
     for path in files.values():
         typer.echo(str(path))
 

@@ -93,14 +93,16 @@ def make_criterion(cfg: TrainConfig, weight: torch.Tensor | None) -> nn.Module:
 
 def make_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
     opt = torch.optim
-    wd = cfg.weight_decay
+    # foreach: one fused call per step for all parameters instead of a Python loop over them
+    # (on CPU torch defaults to the loop; the small networks here are dominated by that overhead).
+    common = {"lr": cfg.lr, "weight_decay": cfg.weight_decay, "foreach": True}
     if cfg.optimizer == "sgd":
-        return opt.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=wd)
+        return opt.SGD(params, momentum=cfg.momentum, **common)
     if cfg.optimizer == "rmsprop":
-        return opt.RMSprop(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=wd)
+        return opt.RMSprop(params, momentum=cfg.momentum, **common)
     classes = {"adam": opt.Adam, "adamw": opt.AdamW, "adamax": opt.Adamax, "radam": opt.RAdam,
                "nadam": opt.NAdam, "adagrad": opt.Adagrad, "adadelta": opt.Adadelta}
-    return classes[cfg.optimizer](params, lr=cfg.lr, weight_decay=wd)
+    return classes[cfg.optimizer](params, **common)
 
 
 @torch.no_grad()
