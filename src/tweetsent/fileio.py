@@ -19,12 +19,19 @@ from pathlib import Path
 __all__ = ["atomic_dir", "atomic_write_text", "atomic_write_json", "atomic_path", "sha256_file"]
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_dir(dest: Path) -> Iterator[Path]:
     """Build a directory in a hidden sibling and rename it into place when the block succeeds."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".incomplete-{dest.name}-", dir=dest.parent))
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; a run directory is not
     try:
         yield tmp
         if dest.exists():
@@ -43,6 +50,7 @@ def atomic_path(dest: Path) -> Iterator[Path]:
     fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     os.close(fd)
     tmp = Path(name)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; the file it replaces was not
     try:
         yield tmp
         os.replace(tmp, dest)
