@@ -94,3 +94,16 @@ def test_corrupt_or_foreign_model_files(tmp_path, corpus, tiny_overrides):
         TweetClassifier.load(folder)
     with pytest.raises(ModelError, match="no model.json here"):
         TweetClassifier.load(tmp_path)
+
+
+def test_epoch_scores_equal_scikit_learns():
+    from sklearn.metrics import accuracy_score, f1_score
+
+    from tweetsent.training import epoch_scores
+
+    rng = np.random.default_rng(0)
+    truth, pred = rng.integers(0, 4, 300), rng.integers(0, 3, 300)  # class 3 never predicted
+    got = epoch_scores(truth, pred, 4)
+    assert got["val_accuracy"] == pytest.approx(accuracy_score(truth, pred))
+    assert got["val_f1_macro"] == pytest.approx(f1_score(truth, pred, average="macro", zero_division=0))
+    assert got["val_f1_weighted"] == pytest.approx(f1_score(truth, pred, average="weighted", zero_division=0))

@@ -86,4 +86,4 @@ def test_chunks_stream_csv_jsonl_and_parquet(tmp_path):
             frame.to_parquet(path)
         chunks = list(iter_text_chunks(path, chunk_size=10))
         assert [len(c) for c in chunks] == [10, 10, 5]
-        assert sum(chunks, []) == frame["text"].tolist()
+        assert sum((c.to_pylist() for c in chunks), []) == frame["text"].tolist()

@@ -59,3 +59,23 @@ def test_oov_statistics():
     tok = EmbeddingAverager(_table()).token_ids(["the vaccine xyz", "abc"])
     assert tok.oov_rate() == pytest.approx(2 / 4)
     assert tok.empty_docs() == 1
+
+
+def test_punctuation_only_tokens_are_left_out_of_the_average_unless_asked():
+    emb = Embeddings(np.eye(4, dtype=np.float32), ["safe", ".", "!", "#"], "test", "fp")
+    skip = EmbeddingAverager(emb).transform(["safe . ! #"])
+    np.testing.assert_allclose(skip[0], [1, 0, 0, 0])
+    keep = EmbeddingAverager(emb, punctuation=True).transform(["safe . ! #"])
+    np.testing.assert_allclose(keep[0], [0.25, 0.25, 0.25, 0.25])
+    tok = EmbeddingAverager(emb).token_ids(["safe . zzz \U0001f64c"])
+    assert tok.oov_rate() == pytest.approx(1 / 2)  # skipped tokens count neither way
+
+
+def test_parallel_tokenization_equals_serial(monkeypatch):
+    import tweetsent.text as text
+
+    tweets = [f"Tweet {i}: I don't trust #BigPharma https://t.co/{i} @user{i} \u2019s" for i in range(300)]
+    serial = text.tokenize_arrow(tweets).to_pylist()
+    monkeypatch.setattr(text, "_PARALLEL_MIN", 10)
+    monkeypatch.setattr(text.os, "cpu_count", lambda: 3)
+    assert text.tokenize_arrow(tweets).to_pylist() == serial

@@ -73,8 +73,8 @@ class TweetClassifier:
         np.random.seed(cfg.train.seed)
         if cfg.train.threads > 0:
             torch.set_num_threads(cfg.train.threads)
-        self.featurizer_ = EmbeddingAverager(load_embeddings(cfg.features.embeddings),
-                                             cfg.features.tokenizer, cfg.features.pooling)
+        self.featurizer_ = EmbeddingAverager(load_embeddings(cfg.features.embeddings), cfg.features.tokenizer,
+                                             cfg.features.pooling, cfg.features.punctuation)
         tokens = self.featurizer_.token_ids(texts)
         self.train_oov_ = {"token_rate": tokens.oov_rate(), "tweets_without_known_word": tokens.empty_docs()}
         X, y = torch.from_numpy(self.featurizer_.pool(tokens)), self._indices(labels)
@@ -159,7 +159,8 @@ class TweetClassifier:
             raise EmbeddingError(f"{meta_path}: the model was trained on embeddings {meta['embeddings']['spec']} "
                                  f"(dim {meta['input_dim']}, sha256 {meta['embeddings']['fingerprint'][:12]}) but "
                                  f"{clf.config_.features.embeddings} now gives dim {emb.dim}, {emb.fingerprint[:12]}")
-        clf.featurizer_ = EmbeddingAverager(emb, clf.config_.features.tokenizer, clf.config_.features.pooling)
+        f = clf.config_.features
+        clf.featurizer_ = EmbeddingAverager(emb, f.tokenizer, f.pooling, f.punctuation)
         clf.net_ = clf._build_net(meta["input_dim"], len(clf.classes_))
         try:
             clf.net_.load_state_dict(load_file(str(folder / "model.safetensors")))

@@ -160,12 +160,12 @@ def predict(
     data: Annotated[str, typer.Option("--data", help="Table of tweets, or - for one tweet per line on stdin.")] = "-",
     out: Annotated[str, typer.Option("--out", help="Output CSV (text, label, p_<class>...), or - for stdout.")] = "-",
     text_column: Annotated[Optional[str], typer.Option("--text-column", help="Text column (default: the run's, or found).")] = None,
-    chunk_size: Annotated[int, typer.Option("--chunk-size", help="Tweets per chunk (memory stays flat).")] = 50_000,
+    chunk_size: Annotated[int, typer.Option("--chunk-size", help="Tweets per chunk (memory stays flat).")] = 30_000,
 ) -> None:
     """Label unlabelled tweets with class and per-class probabilities, streaming in chunks."""
     from tweetsent.runs import predict_file
 
-    n = predict_file(run_dir, data, sys.stdout if out == "-" else out, chunk_size, text_column)
+    n = predict_file(run_dir, data, sys.stdout.buffer if out == "-" else out, chunk_size, text_column)
     if out != "-":
         typer.echo(f"{n} tweets labelled -> {out}", err=True)
 

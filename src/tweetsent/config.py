@@ -53,6 +53,7 @@ class FeaturesConfig:
     embeddings: str = "glove-6b-50d"  # bundled table, or a GloVe / word2vec text file (.txt, .gz, .zip:member)
     tokenizer: str = "tweet"  # "tweet" (tweet-aware, for GloVe 6B) or "whitespace" (the study's: lower + split)
     pooling: str = "mean"  # mean of the known words' vectors, a zero vector when none is known (the study's)
+    punctuation: bool = False  # average punctuation/symbol-only tokens too (the study's split never isolates them)
 
 
 @dataclass

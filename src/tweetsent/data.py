@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from tweetsent.errors import DataError
 
@@ -177,10 +178,12 @@ def check_compatible(train: Dataset, other: Dataset) -> None:
                         f"(classes: {', '.join(map(str, train.classes))}); drop those rows or add examples to training")
 
 
-def iter_text_chunks(path: str | Path, text_column: str = "", chunk_size: int = 50_000) -> Iterator[list[str]]:
-    """Stream the text column of a big table in chunks, in flat memory.
+def iter_text_chunks(path: str | Path, text_column: str = "", chunk_size: int = 50_000) -> Iterator[pa.Array]:
+    """Stream the text column of a big table as Arrow string arrays of about ``chunk_size`` rows.
 
-    ``path`` ``"-"`` reads standard input, one tweet per line.
+    Memory stays flat however big the file. ``path`` ``"-"`` reads standard input, one tweet per
+    line. CSV and TSV are read by Arrow's streaming reader (quoted newlines allowed), Parquet by
+    row groups, JSONL by pandas in chunks.
     """
     if str(path) == "-":
         import sys
@@ -189,10 +192,10 @@ def iter_text_chunks(path: str | Path, text_column: str = "", chunk_size: int = 
         for line in sys.stdin:
             batch.append(line.rstrip("\n"))
             if len(batch) == chunk_size:
-                yield batch
+                yield pa.array(batch, type=pa.large_string())
                 batch = []
         if batch:
-            yield batch
+            yield pa.array(batch, type=pa.large_string())
         return
     path = Path(path)
     _check_file(path)
@@ -204,18 +207,50 @@ def iter_text_chunks(path: str | Path, text_column: str = "", chunk_size: int = 
             pfile = pq.ParquetFile(path)
             col = _find_text_column(pfile.schema_arrow.names, text_column, path)
             for batch in pfile.iter_batches(batch_size=chunk_size, columns=[col]):
-                yield batch.column(0).to_pylist()
-            return
-        if fmt == "jsonl":
-            reader = pd.read_json(path, lines=True, dtype=False, chunksize=chunk_size, encoding="utf-8")
+                yield batch.column(0)
+        elif fmt == "jsonl":
+            with pd.read_json(path, lines=True, dtype=False, chunksize=chunk_size, encoding="utf-8") as reader:
+                col = None
+                for frame in reader:
+                    col = col or _find_text_column([str(c) for c in frame.columns], text_column, path)
+                    yield pa.array(frame[col].astype(str).tolist(), type=pa.large_string())
         else:
-            reader = pd.read_csv(path, chunksize=chunk_size, **_read_kwargs(fmt))
-        with reader:
-            col = None
-            for frame in reader:
-                col = col or _find_text_column([str(c) for c in frame.columns], text_column, path)
-                yield frame[col].astype(str).tolist()
+            yield from _csv_chunks(path, fmt, text_column, chunk_size)
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 text (bad byte at offset {exc.start}); re-encode it, e.g. iconv -f latin1 -t utf-8") from exc
-    except pd.errors.ParserError as exc:
+    except (pd.errors.ParserError, pa.ArrowInvalid) as exc:
         raise DataError(f"{path}: cannot be read as {fmt.upper()} ({str(exc).strip().splitlines()[0]})") from exc
+
+
+def _csv_chunks(path: Path, fmt: str, text_column: str, chunk_size: int) -> Iterator[pa.Array]:
+    from pyarrow import csv
+
+    parse = csv.ParseOptions(delimiter="\t" if fmt == "tsv" else ",", newlines_in_values=True)
+    try:
+        columns = [str(c) for c in pd.read_csv(path, sep=parse.delimiter, nrows=0, encoding="utf-8").columns]
+    except pd.errors.EmptyDataError as exc:
+        raise DataError(f"{path}: the file is empty; it needs a header row and tweets") from exc
+    col = _find_text_column(columns, text_column, path)
+    # Arrow reads blocks of bytes; about 200 bytes a tweet turns chunk_size rows into a block.
+    # One thread: reading ahead in parallel would hold several blocks in memory at once.
+    read = csv.ReadOptions(block_size=max(1 << 20, chunk_size * 200), encoding="utf8", use_threads=False)
+    convert = csv.ConvertOptions(include_columns=[col], column_types={col: pa.large_string()},
+                                 strings_can_be_null=False, quoted_strings_can_be_null=False)
+    with csv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert) as reader:
+        yield from _rechunk((batch.column(0) for batch in reader), chunk_size)
+
+
+def _rechunk(arrays: Iterator[pa.Array], size: int) -> Iterator[pa.Array]:
+    """Regroup arrays of any lengths into arrays of exactly ``size`` rows (the last may be shorter)."""
+    pending: list[pa.Array] = []
+    held = 0
+    for arr in arrays:
+        pending.append(arr)
+        held += len(arr)
+        while held >= size:
+            joined = pa.concat_arrays(pending)
+            yield joined.slice(0, size)
+            rest = joined.slice(size)
+            pending, held = ([rest] if len(rest) else []), len(rest)
+    if held:
+        yield pa.concat_arrays(pending)

@@ -12,6 +12,7 @@ are read literally: no quote handling and no NA values, so ``"``, ``null`` and `
 from __future__ import annotations
 
 import csv
+import functools
 import gzip
 import hashlib
 import json
@@ -57,11 +58,11 @@ class Embeddings:
     words: list[str]
     spec: str
     fingerprint: str
-    index: dict[str, int] = field(default_factory=dict, repr=False)
 
-    def __post_init__(self) -> None:
-        if not self.index:
-            self.index = {word: i for i, word in enumerate(self.words)}
+    @functools.cached_property
+    def index(self) -> dict[str, int]:
+        """Word -> row, built on first use (featurisers look words up in Arrow instead)."""
+        return {word: i for i, word in enumerate(self.words)}
 
     @property
     def dim(self) -> int:

@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 
 from tweetsent.classifier import TweetClassifier, package_version
 from tweetsent.config import RunConfig
@@ -30,8 +31,6 @@ from tweetsent.data import Dataset, check_compatible, iter_text_chunks, read_dat
 from tweetsent.embeddings import load_embeddings
 from tweetsent.errors import DataError, ModelError
 from tweetsent.fileio import atomic_dir, atomic_path, atomic_write_json, sha256_file
-from tweetsent.metrics import compute_metrics
-from tweetsent.overfit import overfit_verdict
 from tweetsent.training import Callback, TrainingInterrupted
 
 __all__ = ["RunResult", "train_run", "evaluate_run", "predict_file", "load_run", "write_predictions"]
@@ -134,6 +133,9 @@ def train_run(cfg: RunConfig, train_path: str | Path, val_path: str | Path | Non
     -------
     RunResult
     """
+    from tweetsent.metrics import compute_metrics  # scikit-learn: not needed to predict
+    from tweetsent.overfit import overfit_verdict
+
     started, clock = _now(), time.perf_counter()
     train = read_dataset(train_path, cfg.data.text_column, cfg.data.label_column)
     val = read_dataset(val_path, cfg.data.text_column, cfg.data.label_column) if val_path else None
@@ -213,6 +215,8 @@ def load_run(run_dir: str | Path) -> TweetClassifier:
 def evaluate_run(run_dir: str | Path, data_path: str | Path, predictions_out: str | Path | None = None,
                  log=None) -> dict:
     """Every metric of a trained run on another labelled file (recorded in ``log`` if given)."""
+    from tweetsent.metrics import compute_metrics
+
     clf = load_run(run_dir)
     data = read_dataset(data_path, clf.config_.data.text_column, clf.config_.data.label_column)
     train_like = Dataset([], np.asarray(clf.classes_), "the model's training data", "", "")
@@ -231,33 +235,33 @@ def evaluate_run(run_dir: str | Path, data_path: str | Path, predictions_out: st
     return metrics
 
 
-def predict_file(run_dir: str | Path, data: str | Path, out, chunk_size: int = 50_000,
+def predict_file(run_dir: str | Path, data: str | Path, out, chunk_size: int = 30_000,
                  text_column: str | None = None) -> int:
     """Label a big table (or stdin with ``data="-"``) chunk by chunk, in flat memory.
 
-    ``out`` is a path (written atomically) or a text stream. Returns the number of tweets.
+    Writes CSV with columns ``text``, ``label`` and ``p_<class>`` (4 decimals). ``out`` is a
+    path (written atomically) or a binary stream. Returns the number of tweets.
     """
-    import pandas as pd
+    from pyarrow import csv
 
     clf = load_run(run_dir)
     column = clf.config_.data.text_column if text_column is None else text_column
-    classes = clf.classes_
-    n = 0
+    classes = np.asarray(clf.classes_)
+    schema = pa.schema([("text", pa.large_string()), ("label", pa.array(classes[:1]).type),
+                        *[(f"p_{c}", pa.float64()) for c in clf.classes_]])
 
-    def _write(stream) -> int:
+    def _write(sink) -> int:
         count = 0
-        for i, texts in enumerate(iter_text_chunks(data, column, chunk_size)):
-            proba = clf.predict_proba(texts)
-            frame = pd.DataFrame({"text": texts, "label": np.asarray(classes, dtype=object)[proba.argmax(axis=1)]})
-            for k, cls in enumerate(classes):
-                frame[f"p_{cls}"] = proba[:, k]
-            frame.to_csv(stream, index=False, header=i == 0, float_format="%.4f")
-            count += len(texts)
+        with csv.CSVWriter(sink, schema) as writer:
+            for texts in iter_text_chunks(data, column, chunk_size):
+                proba = clf.predict_proba(texts)
+                columns = [texts.cast(pa.large_string()), pa.array(classes[proba.argmax(axis=1)])]
+                columns += [pa.array(np.round(proba[:, k].astype(np.float64), 4)) for k in range(len(classes))]
+                writer.write_table(pa.Table.from_arrays(columns, schema=schema))
+                count += len(texts)
         return count
 
     if isinstance(out, (str, Path)):
-        with atomic_path(Path(out)) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
-            n = _write(fh)
-    else:
-        n = _write(out)
-    return n
+        with atomic_path(Path(out)) as tmp:
+            return _write(str(tmp))
+    return _write(out)

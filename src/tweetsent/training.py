@@ -18,12 +18,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from sklearn.metrics import f1_score
 from torch import nn
 
 from tweetsent.config import TrainConfig
 
-__all__ = ["Callback", "EarlyStopping", "TrainingInterrupted", "train_network", "predict_scores",
+__all__ = ["Callback", "EarlyStopping", "TrainingInterrupted", "train_network", "predict_scores", "epoch_scores",
            "make_criterion", "make_optimizer", "class_weights"]
 
 
@@ -105,6 +104,20 @@ def make_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
     return classes[cfg.optimizer](params, **common)
 
 
+def epoch_scores(truth: np.ndarray, pred: np.ndarray, n_classes: int) -> dict:
+    """Accuracy and macro / weighted F1 from one confusion matrix.
+
+    Equal to scikit-learn's ``f1_score`` (zero_division=0, tested); computed here because the
+    loop calls it every epoch and scikit-learn's input checks cost more than the arithmetic.
+    """
+    cm = np.bincount(truth * n_classes + pred, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+    tp, support, predicted = np.diag(cm), cm.sum(axis=1), cm.sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f1 = np.nan_to_num(2 * tp / (support + predicted))
+    return {"val_accuracy": float(tp.sum() / max(len(truth), 1)), "val_f1_macro": float(f1.mean()),
+            "val_f1_weighted": float((f1 * support).sum() / max(support.sum(), 1))}
+
+
 @torch.no_grad()
 def predict_scores(model: nn.Module, X: torch.Tensor, batch_size: int = 65536) -> torch.Tensor:
     """Raw outputs in eval mode, without gradients; (n, n_classes)."""
@@ -166,25 +179,28 @@ def train_network(model: nn.Module, X: torch.Tensor, y: torch.Tensor, X_val: tor
     generator = torch.Generator().manual_seed(cfg.seed)
     batches = range(0, len(X), cfg.batch_size)
     history: list[dict] = []
+    has_batch_norm = any(isinstance(m, nn.BatchNorm1d) for m in model.modules())
     for cb in callbacks:
         cb.on_train_begin(cfg.epochs, len(batches))
     model.train()
     with _StopFlag() as stop:
         for epoch in range(1, cfg.epochs + 1):
             started = time.perf_counter()
-            order = torch.randperm(len(X), generator=generator) if cfg.shuffle else torch.arange(len(X))
+            # shuffle once per epoch; batches are then contiguous slices
+            order = torch.randperm(len(X), generator=generator) if cfg.shuffle else None
+            X_epoch, y_epoch = (X[order], y[order]) if order is not None else (X, y)
             total, seen = 0.0, 0
             for b, start in enumerate(batches):
-                idx = order[start:start + cfg.batch_size]
-                if len(idx) < 2 and any(isinstance(m, nn.BatchNorm1d) for m in model.modules()):
+                xb, yb = X_epoch[start:start + cfg.batch_size], y_epoch[start:start + cfg.batch_size]
+                if len(yb) < 2 and has_batch_norm:
                     continue  # batch norm cannot normalise a single example
                 # forward, loss, backward, step
-                loss = criterion(model(X[idx]), y[idx])
+                loss = criterion(model(xb), yb)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-                total += loss.item() * len(idx)
-                seen += len(idx)
+                total += loss.item() * len(yb)
+                seen += len(yb)
                 for cb in callbacks:
                     cb.on_batch_end(epoch, b)
                 if stop.signal_name:
@@ -193,14 +209,8 @@ def train_network(model: nn.Module, X: torch.Tensor, y: torch.Tensor, X_val: tor
             if X_val is not None and len(X_val):
                 # evaluate: same criterion in eval mode, plus the scores people watch
                 scores = predict_scores(model, X_val)
-                pred = scores.argmax(dim=1).numpy()
-                truth = y_val.numpy()
-                record.update(
-                    val_loss=float(criterion(scores, y_val)),
-                    val_accuracy=float((pred == truth).mean()),
-                    val_f1_macro=float(f1_score(truth, pred, average="macro", zero_division=0)),
-                    val_f1_weighted=float(f1_score(truth, pred, average="weighted", zero_division=0)),
-                )
+                record["val_loss"] = float(criterion(scores, y_val))
+                record.update(epoch_scores(y_val.numpy(), scores.argmax(dim=1).numpy(), scores.shape[1]))
             record["seconds"] = time.perf_counter() - started
             history.append(record)
             stop_now = [cb.on_epoch_end(record, model) for cb in callbacks]
