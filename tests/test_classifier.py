@@ -65,7 +65,7 @@ def test_early_stopping_restores_the_best_epoch(corpus, tiny_overrides):
 
 def test_nll_network_outputs_log_probabilities():
     cfg = resolve_config(None, ["model.hidden=[4]"])
-    net = FeedForward(6, 3, cfg.model, log_softmax=True)
+    net = FeedForward(6, 0, 3, cfg.model, log_softmax=True)
     out = net(torch.randn(5, 6))
     torch.testing.assert_close(out.exp().sum(dim=1), torch.ones(5))
 
@@ -75,7 +75,7 @@ def test_save_load_round_trip(tmp_path, corpus, tiny_overrides):
     clf.save(tmp_path / "m")
     meta = json.loads((tmp_path / "m" / "model.json").read_text())
     assert meta["format"] == "tweetsent-model" and meta["classes"] == [0, 1, 2]
-    assert meta["config"]["model"]["hidden"] == [16, 8] and meta["embeddings"]["dim"] == 6
+    assert meta["config"]["model"]["hidden"] == [16, 8] and meta["features"]["embeddings"]["dim"] == 6
     loaded = TweetClassifier.load(tmp_path / "m")
     np.testing.assert_allclose(loaded.predict_proba(val.texts), clf.predict_proba(val.texts), rtol=1e-6)
 

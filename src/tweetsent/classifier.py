@@ -19,9 +19,8 @@ import numpy as np
 import torch
 
 from tweetsent.config import RunConfig, config_from_dict, resolve_config
-from tweetsent.embeddings import load_embeddings
 from tweetsent.errors import EmbeddingError, ModelError
-from tweetsent.features import EmbeddingAverager
+from tweetsent.inputs import Inputs, build_featurizer
 from tweetsent.network import FeedForward
 from tweetsent.training import Callback, EarlyStopping, predict_scores, train_network
 
@@ -56,8 +55,8 @@ class TweetClassifier:
             return self.config
         return resolve_config(self.config)
 
-    def _features(self, texts: Sequence[str]) -> torch.Tensor:
-        return torch.from_numpy(self.featurizer_.transform(texts))
+    def _features(self, texts: Sequence[str]) -> Inputs:
+        return self.featurizer_.transform(texts)
 
     def _indices(self, labels) -> torch.Tensor:
         lookup = {c: i for i, c in enumerate(self.classes_)}
@@ -73,15 +72,13 @@ class TweetClassifier:
         np.random.seed(cfg.train.seed)
         if cfg.train.threads > 0:
             torch.set_num_threads(cfg.train.threads)
-        self.featurizer_ = EmbeddingAverager(load_embeddings(cfg.features.embeddings), cfg.features.tokenizer,
-                                             cfg.features.pooling, cfg.features.punctuation)
-        tokens = self.featurizer_.token_ids(texts)
-        self.train_oov_ = {"token_rate": tokens.oov_rate(), "tweets_without_known_word": tokens.empty_docs()}
-        X, y = torch.from_numpy(self.featurizer_.pool(tokens)), self._indices(labels)
+        self.featurizer_ = build_featurizer(cfg.features).fit(texts)
+        X, y = self.featurizer_.transform(texts, record_oov=True), self._indices(labels)
+        self.train_oov_ = self.featurizer_.oov_
         X_val = y_val = None
         if val_texts is not None and val_labels is not None:
             X_val, y_val = self._features(val_texts), self._indices(np.asarray(val_labels))
-        self.net_ = self._build_net(self.featurizer_.dim, len(self.classes_))
+        self.net_ = self._build_net(self.featurizer_.dense_dim, self.featurizer_.sparse_dim, len(self.classes_))
         callbacks = list(callbacks)
         stopper = None
         if cfg.train.early_stopping and X_val is not None:
@@ -91,8 +88,9 @@ class TweetClassifier:
         self.best_epoch_ = stopper.best_epoch if stopper else len(self.history_)
         return self
 
-    def _build_net(self, dim: int, n_classes: int) -> FeedForward:
-        return FeedForward(dim, n_classes, self.config_.model, log_softmax=self.config_.train.loss == "nll")
+    def _build_net(self, dense_dim: int, sparse_dim: int, n_classes: int) -> FeedForward:
+        return FeedForward(dense_dim, sparse_dim, n_classes, self.config_.model,
+                           log_softmax=self.config_.train.loss == "nll")
 
     # -- predicting ------------------------------------------------------------------------
 
@@ -111,8 +109,7 @@ class TweetClassifier:
         return {
             "format": FORMAT, "format_version": FORMAT_VERSION, "package_version": package_version(),
             "model_kind": self.config_.model.kind, "config": self.config_.to_dict(),
-            "classes": self.classes_, "input_dim": self.featurizer_.dim,
-            "embeddings": self.featurizer_.embeddings.identity(), "best_epoch": self.best_epoch_,
+            "classes": self.classes_, "features": self.featurizer_.identity(), "best_epoch": self.best_epoch_,
         }
 
     def save(self, folder: str | Path) -> Path:
@@ -124,7 +121,8 @@ class TweetClassifier:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         with atomic_path(folder / "model.safetensors") as tmp:
-            save_file({k: v.contiguous() for k, v in self.net_.state_dict().items()}, str(tmp))
+            tensors = {**self.net_.state_dict(), **{f"features.{k}": v for k, v in self.featurizer_.state().items()}}
+            save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp))
         atomic_write_json(folder / "model.json", self.metadata())
         return folder
 
@@ -154,16 +152,19 @@ class TweetClassifier:
         clf.classes_ = meta["classes"]
         clf.best_epoch_ = meta.get("best_epoch")
         clf.history_ = []
-        emb = load_embeddings(clf.config_.features.embeddings)
-        if emb.dim != meta["input_dim"] or emb.fingerprint != meta["embeddings"]["fingerprint"]:
-            raise EmbeddingError(f"{meta_path}: the model was trained on embeddings {meta['embeddings']['spec']} "
-                                 f"(dim {meta['input_dim']}, sha256 {meta['embeddings']['fingerprint'][:12]}) but "
-                                 f"{clf.config_.features.embeddings} now gives dim {emb.dim}, {emb.fingerprint[:12]}")
-        f = clf.config_.features
-        clf.featurizer_ = EmbeddingAverager(emb, f.tokenizer, f.pooling, f.punctuation)
-        clf.net_ = clf._build_net(meta["input_dim"], len(clf.classes_))
+        clf.featurizer_ = build_featurizer(clf.config_.features)
+        saved = meta.get("features", {})
+        if clf.featurizer_.embeddings is not None:
+            emb, was = clf.featurizer_.embeddings, saved.get("embeddings", {})
+            if emb.dim != was.get("dim") or emb.fingerprint != was.get("fingerprint"):
+                raise EmbeddingError(f"{meta_path}: the model was trained on embeddings {was.get('spec')} "
+                                     f"(dim {was.get('dim')}, sha256 {str(was.get('fingerprint'))[:12]}) but "
+                                     f"{emb.spec} now gives dim {emb.dim}, {emb.fingerprint[:12]}")
+        clf.net_ = clf._build_net(clf.featurizer_.dense_dim, clf.featurizer_.sparse_dim, len(clf.classes_))
         try:
-            clf.net_.load_state_dict(load_file(str(folder / "model.safetensors")))
+            tensors = load_file(str(folder / "model.safetensors"))
+            clf.featurizer_.load_state({k[9:]: v for k, v in tensors.items() if k.startswith("features.")})
+            clf.net_.load_state_dict({k: v for k, v in tensors.items() if not k.startswith("features.")})
         except (SafetensorError, OSError, RuntimeError, ValueError) as exc:
             raise ModelError(f"{folder / 'model.safetensors'}: corrupt or mismatched weights "
                              f"({str(exc).splitlines()[0]}); retrain or restore the run") from exc

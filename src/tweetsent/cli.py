@@ -20,7 +20,7 @@ import typer
 from tweetsent.cli_backprop import backprop
 from tweetsent.cli_compare import compare, report
 from tweetsent.cli_runs import runs_app
-from tweetsent.errors import TweetsentError
+from tweetsent.errors import DataError, TweetsentError
 
 __all__ = ["app", "main"]
 
@@ -168,6 +168,103 @@ def predict(
     n = predict_file(run_dir, data, sys.stdout.buffer if out == "-" else out, chunk_size, text_column)
     if out != "-":
         typer.echo(f"{n} tweets labelled -> {out}", err=True)
+
+
+@app.command("learning-curve")
+@friendly
+def learning_curve_cmd(
+    train_file: Annotated[Path, typer.Option("--train", help="Labelled training table.")],
+    val_file: Annotated[Path, typer.Option("--val", help="Labelled validation table.")],
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Seeds the samples and the training.")] = None,
+    fractions: Annotated[str, typer.Option("--fractions", help="Comma-separated shares of the training file.")] = "0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1.0",
+    out: Annotated[Path, typer.Option("--out", help="Folder for learning_curve.csv / .json / .png.")] = Path("learning-curve"),
+    metric: Annotated[str, typer.Option("--metric", help="Score plotted: f1_macro, f1_weighted, accuracy or loss.")] = "f1_macro",
+    as_json: JsonOpt = False,
+) -> None:
+    """Scores against training-set size (training sample and validation), as a table and a figure."""
+    import pandas as pd
+    from rich.console import Console
+    from rich.table import Table
+
+    from tweetsent.config import resolve_config
+    from tweetsent.curves import learning_curve
+    from tweetsent.errors import ConfigError
+    from tweetsent.fileio import atomic_path, atomic_write_json
+    from tweetsent.plots import learning_curve_figure
+
+    if metric not in ("f1_macro", "f1_weighted", "accuracy", "loss"):
+        raise ConfigError(f"--metric {metric!r} is not one of: f1_macro, f1_weighted, accuracy, loss")
+    try:
+        shares = [float(x) for x in fractions.split(",") if x.strip()]
+    except ValueError as exc:
+        raise ConfigError(f"--fractions {fractions!r}: give numbers separated by commas, e.g. 0.25,0.5,1") from exc
+    cfg = resolve_config(config, set_ or [], seed)
+    err = Console(stderr=True)
+    rows = learning_curve(cfg, train_file, val_file, shares, on_step=lambda r: err.print(
+        f"{r['fraction']:.0%} of the training set ({r['n_train']} tweets): train {metric} "
+        f"{r['train_' + metric]:.4f}, validation {metric} {r['val_' + metric]:.4f} ({r['seconds']:.1f} s)"))
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "learning_curve.csv") as tmp:
+        pd.DataFrame(rows).to_csv(tmp, index=False)
+    atomic_write_json(out / "learning_curve.json", {"config": cfg.to_dict(), "rows": rows})
+    fig = learning_curve_figure(rows, metric, f"Learning curve: {cfg.name or 'run'}")
+    with atomic_path(out / "learning_curve.png") as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    if as_json:
+        typer.echo(json.dumps({"rows": rows, "out": str(out)}))
+        return
+    table = Table(title=f"Learning curve ({metric})")
+    for col in ("share", "tweets", f"train {metric}", f"validation {metric}", "seconds"):
+        table.add_column(col, justify="right")
+    for r in rows:
+        table.add_row(f"{r['fraction']:.0%}", str(r["n_train"]), f"{r['train_' + metric]:.4f}",
+                      f"{r['val_' + metric]:.4f}", f"{r['seconds']:.1f}")
+    Console().print(table)
+    typer.echo(f"wrote {out / 'learning_curve.csv'}, {out / 'learning_curve.png'}")
+
+
+@app.command("reproduce-study")
+@friendly
+def reproduce_study(
+    train_file: Annotated[Path, typer.Option("--train", help="Labelled training table (the study's vaccine_train_set.csv).")],
+    val_file: Annotated[Path, typer.Option("--val", help="Labelled validation table.")],
+    embeddings: Annotated[Optional[str], typer.Option("--embeddings", help="Word vectors for the networks (default: bundled GloVe 6B 50d; the study's best used 300d).")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Folder for the three runs, the learning curve and report.html.")] = Path("study"),
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    runs_dir: RunsDirOpt = Path("runs"),
+    log_url: LogUrlOpt = None,
+    no_log: NoLogOpt = False,
+) -> None:
+    """Run the study's protocol (seed-tanh, seed-prelu, seed-softmax) and write its comparison report."""
+    from tweetsent.config import resolve_config
+    from tweetsent.curves import learning_curve
+    from tweetsent.fileio import atomic_path, atomic_write_json
+    from tweetsent.plots import learning_curve_figure
+    from tweetsent.progress import EpochProgress
+    from tweetsent.report import write_report
+    from tweetsent.runs import train_run
+
+    if out.exists() and any(out.iterdir()):
+        raise DataError(f"{out}: the folder is not empty; choose another --out or remove it")
+    log = _open_log(no_log, log_url, runs_dir)
+    run_dirs = []
+    for preset in ("seed-tanh", "seed-prelu", "seed-softmax"):
+        overrides = [f"features.embeddings={embeddings}"] if embeddings and preset != "seed-softmax" else []
+        cfg = resolve_config(preset, overrides, seed)
+        result = train_run(cfg, train_file, val_file, out=out / preset, callbacks=[EpochProgress(preset)], log=log,
+                           study="reproduce-study")
+        run_dirs.append(result.run_dir)
+        typer.echo(f"{preset}: accuracy {result.metrics['accuracy']:.4f}, weighted F1 {result.metrics['f1_weighted']:.4f}, "
+                   f"macro F1 {result.metrics['f1_macro']:.4f}", err=True)
+    # The study's score curve for the softmax regression.
+    rows = learning_curve(resolve_config("seed-softmax", [], seed), train_file, val_file)
+    atomic_write_json(out / "softmax_learning_curve.json", rows)
+    with atomic_path(out / "softmax_learning_curve.png") as tmp:
+        learning_curve_figure(rows, "f1_macro", "Learning curve: seed-softmax").savefig(tmp, dpi=110, format="png")
+    report_path = write_report(run_dirs, out / "report.html")
+    typer.echo(f"report: {report_path}")
 
 
 @app.command()

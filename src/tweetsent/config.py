@@ -39,7 +39,7 @@ _UNFIT_LOSSES = {
     "ctc": "it aligns sequences, not single labels",
 }
 OPTIMIZERS = ("sgd", "adam", "adamw", "adamax", "rmsprop", "radam", "nadam", "adagrad", "adadelta")
-MODEL_KINDS = ("network",)
+MODEL_KINDS = ("network", "softmax")
 
 
 @dataclass
@@ -50,15 +50,20 @@ class DataConfig:
 
 @dataclass
 class FeaturesConfig:
+    input: str = "embeddings"  # "embeddings" (pooled word vectors), "ngrams" (hashed n-grams) or "embeddings+ngrams"
     embeddings: str = "glove-6b-50d"  # bundled table, or a GloVe / word2vec text file (.txt, .gz, .zip:member)
     tokenizer: str = "tweet"  # "tweet" (tweet-aware, for GloVe 6B) or "whitespace" (the study's: lower + split)
     pooling: str = "mean"  # mean of the known words' vectors, a zero vector when none is known (the study's)
     punctuation: bool = False  # average punctuation/symbol-only tokens too (the study's split never isolates them)
+    word_ngrams: list[int] = field(default_factory=lambda: [1, 2])  # hashed word n-gram sizes, [min, max]; [0, 0] for none
+    char_ngrams: list[int] = field(default_factory=lambda: [0, 0])  # hashed character n-grams within words, e.g. [2, 5]
+    n_features: int = 262144  # hash buckets (2**18); the first layer has this many inputs
+    tfidf: bool = False  # weight n-gram counts by inverse document frequency (learned on the training set)
 
 
 @dataclass
 class ModelConfig:
-    kind: str = "network"  # the feed-forward network over pooled word vectors
+    kind: str = "network"  # "network" (feed-forward) or "softmax" (multinomial logistic regression: no hidden layers)
     hidden: list[int] = field(default_factory=lambda: [256, 128, 64, 32])  # widths of the hidden layers
     activation: str | list[str] = "relu"  # one for every layer, or a list with one per layer
     last_sigmoid: bool = False  # sigmoid on the last hidden layer instead (an option the study tried)
@@ -184,6 +189,15 @@ def validate(cfg: RunConfig) -> RunConfig:
     _check_choice(cfg.model.kind, MODEL_KINDS, "model.kind")
     _check_choice(cfg.features.tokenizer, TOKENIZERS, "features.tokenizer")
     _check_choice(cfg.features.pooling, POOLINGS, "features.pooling")
+    _check_choice(cfg.features.input, ("embeddings", "ngrams", "embeddings+ngrams"), "features.input")
+    f = cfg.features
+    for key, pair in (("word_ngrams", f.word_ngrams), ("char_ngrams", f.char_ngrams)):
+        if len(pair) != 2 or pair[0] > pair[1] or pair[0] < 0 or (pair[0] == 0) != (pair[1] == 0):
+            raise ConfigError(f"features.{key} = {pair}: give [min, max] with 1 <= min <= max, or [0, 0] for none")
+    if "ngrams" in f.input and f.word_ngrams[1] == 0 and f.char_ngrams[1] == 0:
+        raise ConfigError("features.input uses ngrams but both features.word_ngrams and features.char_ngrams are [0, 0]")
+    if f.n_features < 1:
+        raise ConfigError(f"features.n_features = {f.n_features} must be positive")
     t, m = cfg.train, cfg.model
     if t.loss in _UNFIT_LOSSES:
         raise ConfigError(f"train.loss = {t.loss!r} does not fit classification: {_UNFIT_LOSSES[t.loss]}; "

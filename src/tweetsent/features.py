@@ -5,8 +5,8 @@
 
 The averager takes its table as input and learns nothing (``fit`` does nothing). The study's
 behaviour is the default: the mean of the known words' vectors, and a zero vector for a tweet
-with no known word. The whole batch is tokenised as one string and pooled with one sparse
-matrix product, which is what makes it fast.
+with no known word. The whole batch is tokenised in Arrow, looked up with one hash join and
+pooled with one ``embedding_bag`` call, which is what makes it fast.
 """
 
 from __future__ import annotations

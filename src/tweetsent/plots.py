@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["loss_curves", "f1_curves", "roc_curves", "confusion_figure", "save_run_figures"]
+__all__ = ["loss_curves", "f1_curves", "roc_curves", "confusion_figure", "save_run_figures", "learning_curve_figure"]
 
 
 def _plt():
@@ -122,3 +122,16 @@ def save_run_figures(folder, history: Sequence[dict], metrics: dict, y_true, pro
         fig.savefig(folder / name, dpi=110)
         plt.close(fig)
     return sorted(figures)
+
+
+def learning_curve_figure(rows: Sequence[dict], metric: str = "f1_macro", title: str = "Learning curve"):
+    """Training-sample and validation scores against the number of training tweets."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), layout="constrained")
+    sizes = [r["n_train"] for r in rows]
+    ax.plot(sizes, [r[f"train_{metric}"] for r in rows], "o-", label=f"training sample {metric}")
+    ax.plot(sizes, [r[f"val_{metric}"] for r in rows], "o-", label=f"validation {metric}")
+    ax.set(xlabel="training tweets", ylabel=metric, title=title)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return fig

@@ -144,8 +144,9 @@ def train_run(cfg: RunConfig, train_path: str | Path, val_path: str | Path | Non
     run_dir = Path(out) if out else Path(runs_dir) / _run_name(cfg)
     if run_dir.exists():
         raise DataError(f"{run_dir}: a run directory is already there; choose another --out or remove it")
-    fingerprints = {"train": sha256_file(train_path), "val": sha256_file(val_path) if val else None,
-                    "embeddings": load_embeddings(cfg.features.embeddings).fingerprint}
+    fingerprints = {"train": sha256_file(train_path), "val": sha256_file(val_path) if val else None}
+    if "embeddings" in cfg.features.input:
+        fingerprints["embeddings"] = load_embeddings(cfg.features.embeddings).fingerprint
     data = {"train": Path(train_path).resolve(), "val": Path(val_path).resolve() if val else None}
     with _Logged(log, kind=kind, config=cfg.to_dict(), data=data, fingerprints=fingerprints, run_dir=run_dir,
                  name=cfg.name or None, study=study) as logged:
@@ -166,7 +167,7 @@ def train_run(cfg: RunConfig, train_path: str | Path, val_path: str | Path | Non
                      "train_sha256": fingerprints["train"], "val_sha256": fingerprints["val"],
                      "n_train": len(train), "n_val": len(val) if val else 0,
                      "text_column": train.text_column, "label_column": train.label_column},
-            "embeddings": clf.featurizer_.embeddings.identity(), "oov": clf.train_oov_,
+            "features": clf.featurizer_.identity(), "oov": clf.train_oov_,
             "classes": clf.classes_, "best_epoch": clf.best_epoch_, "epochs_run": len(clf.history_),
             "overfit": overfit,
         }
@@ -223,7 +224,8 @@ def evaluate_run(run_dir: str | Path, data_path: str | Path, predictions_out: st
     check_compatible(train_like, data)
     sha = sha256_file(data_path)
     with _Logged(log, kind="evaluate", config=clf.config_.to_dict(), data={"eval": Path(data_path).resolve()},
-                 fingerprints={"eval": sha, "embeddings": clf.featurizer_.embeddings.fingerprint},
+                 fingerprints={"eval": sha, **({"embeddings": clf.featurizer_.embeddings.fingerprint}
+                                               if clf.featurizer_.embeddings is not None else {})},
                  run_dir=run_dir, name=clf.config_.name or None) as logged:
         proba = clf.predict_proba(data.texts)
         metrics = compute_metrics(data.labels, proba, clf.classes_)

@@ -1,0 +1,112 @@
+"""What a model reads: pooled word vectors, hashed n-grams, or both, built from the config.
+
+    featurizer = build_featurizer(cfg.features).fit(train_texts)
+    X = featurizer.transform(texts)        # Inputs: X.dense (n, d) tensor, X.sparse (n, 2**18) CSR
+    X[0:64], len(X)                        # batches slice like tensors
+
+`Inputs` lets the training loop shuffle and slice dense and sparse features alike; the
+network's first layer reads the sparse part as an ``EmbeddingBag`` (a sparse linear map).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from tweetsent.config import FeaturesConfig
+from tweetsent.embeddings import load_embeddings
+from tweetsent.features import EmbeddingAverager
+from tweetsent.ngrams import NgramHasher
+
+__all__ = ["Inputs", "Featurizer", "build_featurizer", "INPUTS"]
+
+INPUTS = ("embeddings", "ngrams", "embeddings+ngrams")
+
+
+@dataclass
+class Inputs:
+    """A batch of features: ``dense`` (n, d) float32 tensor and/or ``sparse`` (n, m) CSR."""
+
+    dense: torch.Tensor | None = None
+    sparse: sp.csr_matrix | None = None
+
+    def __len__(self) -> int:
+        return len(self.dense) if self.dense is not None else self.sparse.shape[0]
+
+    def __getitem__(self, index) -> "Inputs":
+        rows = index.numpy() if isinstance(index, torch.Tensor) else index
+        return Inputs(self.dense[index] if self.dense is not None else None,
+                      self.sparse[rows] if self.sparse is not None else None)
+
+    def bag(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The sparse part as ``EmbeddingBag`` arguments: (indices, offsets, per-sample weights)."""
+        csr = self.sparse
+        return (torch.from_numpy(csr.indices.astype(np.int64)), torch.from_numpy(csr.indptr[:-1].astype(np.int64)),
+                torch.from_numpy(csr.data.astype(np.float32)))
+
+
+class Featurizer:
+    """Pooled word vectors and/or hashed n-grams for a list of tweets, as `Inputs`."""
+
+    def __init__(self, averager: EmbeddingAverager | None, hasher: NgramHasher | None) -> None:
+        self.averager, self.hasher = averager, hasher
+        self.oov_: dict | None = None
+
+    @property
+    def dense_dim(self) -> int:
+        return self.averager.dim if self.averager else 0
+
+    @property
+    def sparse_dim(self) -> int:
+        return self.hasher.dim if self.hasher else 0
+
+    @property
+    def embeddings(self):
+        return self.averager.embeddings if self.averager else None
+
+    def fit(self, texts: Sequence[str]) -> "Featurizer":
+        if self.hasher:
+            self.hasher.fit(texts)
+        return self
+
+    def transform(self, texts: Sequence[str], record_oov: bool = False) -> Inputs:
+        dense = sparse = None
+        if self.averager:
+            tokens = self.averager.token_ids(texts)
+            if record_oov:
+                self.oov_ = {"token_rate": tokens.oov_rate(), "tweets_without_known_word": tokens.empty_docs()}
+            dense = torch.from_numpy(self.averager.pool(tokens))
+        if self.hasher:
+            sparse = self.hasher.transform(texts)
+        return Inputs(dense, sparse)
+
+    def state(self) -> dict[str, torch.Tensor]:
+        """Learned feature state to save with the weights (the TF-IDF weights, if any)."""
+        idf = self.hasher.idf_ if self.hasher else None
+        return {} if idf is None else {"idf": torch.from_numpy(idf)}
+
+    def load_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        if "idf" in tensors and self.hasher:
+            self.hasher.idf_ = tensors["idf"].numpy()
+
+    def identity(self) -> dict:
+        out: dict = {"dense_dim": self.dense_dim, "sparse_dim": self.sparse_dim}
+        if self.averager:
+            out["embeddings"] = self.averager.embeddings.identity()
+        if self.hasher:
+            out["ngrams"] = self.hasher.settings()
+        return out
+
+
+def build_featurizer(cfg: FeaturesConfig) -> Featurizer:
+    """The featurizer a `FeaturesConfig` describes (loads the embeddings when they are used)."""
+    averager = hasher = None
+    if "embeddings" in cfg.input:
+        averager = EmbeddingAverager(load_embeddings(cfg.embeddings), cfg.tokenizer, cfg.pooling, cfg.punctuation)
+    if "ngrams" in cfg.input:
+        hasher = NgramHasher(tuple(cfg.word_ngrams), tuple(cfg.char_ngrams), cfg.n_features, cfg.tfidf, cfg.tokenizer)
+    return Featurizer(averager, hasher)
