@@ -236,3 +236,27 @@ def test_fetch_embeddings_then_load(server, tmp_path, monkeypatch):
     path = dl.fetch_embeddings(base + "glove.tiny.zip")
     emb = load_embeddings(f"{path}:glove.tiny.3d.txt")
     assert emb.words == ["the", "null"] and emb.dim == 3
+
+
+def test_cli_data_commands_against_the_local_server(fake_vaccine, server, tmp_path, monkeypatch):
+    import zipfile
+
+    from typer.testing import CliRunner
+
+    from tweetsent.cli import app
+
+    monkeypatch.setenv("TWEETSENT_CACHE", str(tmp_path / "cache"))
+    base, root = server
+    for name in ("vaccine_train_set.csv", "vaccine_validation_set.csv"):
+        (root / name).write_bytes((fake_vaccine / name).read_bytes())
+    runner = CliRunner()
+    got = runner.invoke(app, ["data", "get", "vaccine", "--dest", str(tmp_path / "d"), "--from", base])
+    assert got.exit_code == 0, got.output
+    assert (tmp_path / "d" / "vaccine_train_set.csv").read_bytes() == (fake_vaccine / "vaccine_train_set.csv").read_bytes()
+    with zipfile.ZipFile(root / "glove.tiny.zip", "w") as zf:
+        zf.writestr("glove.tiny.3d.txt", "the 0.1 0.2 0.3\nnull 1 2 3\n")
+    emb = runner.invoke(app, ["data", "embeddings", base + "glove.tiny.zip", "--member", "glove.tiny.3d.txt"])
+    assert emb.exit_code == 0, emb.output
+    assert "2 words x 3 dimensions" in emb.stderr and "features.embeddings=" in emb.stdout
+    bad = runner.invoke(app, ["data", "embeddings", base + "missing.zip"])
+    assert bad.exit_code == 2 and "missing.zip" in bad.stderr

@@ -295,6 +295,25 @@ def data_get(
         typer.echo(str(path))
 
 
+@data_app.command("embeddings")
+@friendly
+def data_embeddings(
+    url: Annotated[str, typer.Argument(help="URL (or local path) of a GloVe / word2vec file, e.g. .../glove.6B.zip")],
+    sha256: Annotated[Optional[str], typer.Option("--sha256", help="Expected checksum; the download is refused if it differs.")] = None,
+    member: Annotated[Optional[str], typer.Option("--member", help="File inside a .zip to convert now, e.g. glove.6B.300d.txt.")] = None,
+) -> None:
+    """Download word vectors into the cache (once), optionally convert them, and print the spec to use."""
+    from tweetsent.download import fetch_embeddings
+    from tweetsent.embeddings import load_embeddings
+
+    path = fetch_embeddings(url, sha256=sha256, progress=sys.stderr.isatty())
+    spec = f"{path}:{member}" if member else str(path)
+    if member or path.suffix != ".zip":
+        emb = load_embeddings(spec)
+        typer.echo(f"{len(emb.words)} words x {emb.dim} dimensions, cached", err=True)
+    typer.echo(f"use: --set features.embeddings={spec}")
+
+
 @data_app.command("inspect")
 @friendly
 def data_inspect(
