@@ -81,7 +81,7 @@ def _print_metrics(metrics: dict, title: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=title)
+    table = Table()
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key in ("accuracy", "f1_macro", "f1_weighted", "f1_micro", "precision_macro", "recall_macro",
@@ -94,6 +94,7 @@ def _print_metrics(metrics: dict, title: str) -> None:
     for cls, row in metrics["per_class"].items():
         per_class.add_row(cls, f"{row['precision']:.4f}", f"{row['recall']:.4f}", f"{row['f1']:.4f}", str(row["support"]))
     console = Console()
+    console.print(f"[bold]{title}[/bold]")
     console.print(table)
     console.print(per_class)
 
