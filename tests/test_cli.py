@@ -37,7 +37,7 @@ def test_train_writes_a_complete_run_and_json(tmp_path, corpus, tiny_overrides):
     metrics = json.loads(result.stdout.strip().splitlines()[-1])
     assert METRIC_KEYS <= set(metrics) and metrics["run_dir"] == str(out)
     assert metrics["accuracy"] >= 0.9
-    for name in ("config.toml", "run.json", "history.json", "history.csv", "metrics.json", "predictions.csv",
+    for name in ("config.toml", "run.json", "history.json", "history.csv", "metrics.json", "predictions.csv", "figures/reliability.png",
                  "model/model.json", "model/model.safetensors", "figures/loss.png", "figures/f1.png",
                  "figures/roc.png", "figures/confusion.png"):
         assert (out / name).exists(), name

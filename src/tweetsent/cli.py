@@ -19,6 +19,7 @@ import typer
 
 from tweetsent.cli_backprop import backprop
 from tweetsent.cli_compare import compare, report
+from tweetsent.cli_ensemble import ensemble
 from tweetsent.cli_runs import runs_app
 from tweetsent.errors import DataError, TweetsentError
 
@@ -31,6 +32,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(runs_app, name="runs", help="The experiment log: list, show, diff, star, note, export runs.")
 app.command("compare", help="Compare runs side by side, with paired significance tests.")(compare)
 app.command("report", help="Write an HTML or Markdown report of one run or a comparison.")(report)
+app.command("ensemble", help="Average several runs' probabilities into one model directory.")(ensemble)
 app.command("backprop", help="Backpropagation through a small expression, node by node.")(backprop)
 
 

@@ -20,8 +20,8 @@ from pathlib import Path
 from tweetsent.errors import ConfigError
 
 __all__ = [
-    "DataConfig", "FeaturesConfig", "ModelConfig", "TrainConfig", "RunConfig",
-    "ACTIVATIONS", "LOSSES", "OPTIMIZERS", "MODEL_KINDS",
+    "DataConfig", "FeaturesConfig", "ModelConfig", "TrainConfig", "FinetuneConfig", "RunConfig",
+    "ACTIVATIONS", "LOSSES", "OPTIMIZERS", "MODEL_KINDS", "INPUT_PARTS", "input_parts",
     "preset_names", "resolve_config", "config_from_dict",
 ]
 
@@ -39,7 +39,13 @@ _UNFIT_LOSSES = {
     "ctc": "it aligns sequences, not single labels",
 }
 OPTIMIZERS = ("sgd", "adam", "adamw", "adamax", "rmsprop", "radam", "nadam", "adagrad", "adadelta")
-MODEL_KINDS = ("network", "softmax")
+MODEL_KINDS = ("network", "softmax", "finetune")
+INPUT_PARTS = ("embeddings", "ngrams", "minilm")  # features.input joins one or more with "+"
+
+
+def input_parts(value: str) -> tuple[str, ...]:
+    """The parts of a ``features.input`` value: "embeddings+minilm" -> ("embeddings", "minilm")."""
+    return tuple(part.strip() for part in value.split("+"))
 
 
 @dataclass
@@ -50,20 +56,23 @@ class DataConfig:
 
 @dataclass
 class FeaturesConfig:
-    input: str = "embeddings"  # "embeddings" (pooled word vectors), "ngrams" (hashed n-grams) or "embeddings+ngrams"
+    input: str = "embeddings"  # "+"-joined parts: embeddings (pooled word vectors), ngrams (hashed n-grams), minilm (sentence vectors)
     embeddings: str = "glove-6b-50d"  # bundled table, or a GloVe / word2vec text file (.txt, .gz, .zip:member)
     tokenizer: str = "tweet"  # "tweet" (tweet-aware, for GloVe 6B) or "whitespace" (the study's: lower + split)
-    pooling: str = "mean"  # mean of the known words' vectors, a zero vector when none is known (the study's)
+    pooling: str = "mean"  # mean (the study's), max, mean+max (2*dim), tfidf (IDF-weighted mean) or sif; zeros when no word is known
+    sif_a: float = 1e-3  # sif pooling: a word weighs a / (a + p(word)), p its frequency in the training tweets
+    sif_remove_pc: bool = True  # sif pooling: remove the first principal component of the training tweets' vectors
     punctuation: bool = False  # average punctuation/symbol-only tokens too (the study's split never isolates them)
     word_ngrams: list[int] = field(default_factory=lambda: [1, 2])  # hashed word n-gram sizes, [min, max]; [0, 0] for none
     char_ngrams: list[int] = field(default_factory=lambda: [0, 0])  # hashed character n-grams within words, e.g. [2, 5]
     n_features: int = 262144  # hash buckets (2**18); the first layer has this many inputs
     tfidf: bool = False  # weight n-gram counts by inverse document frequency (learned on the training set)
+    minilm_max_length: int = 128  # minilm input: wordpieces per tweet (longer ones are truncated); part of the cache key
 
 
 @dataclass
 class ModelConfig:
-    kind: str = "network"  # "network" (feed-forward) or "softmax" (multinomial logistic regression: no hidden layers)
+    kind: str = "network"  # "network" (feed-forward), "softmax" (no hidden layers) or "finetune" (MiniLM end to end, [finetune] section)
     hidden: list[int] = field(default_factory=lambda: [256, 128, 64, 32])  # widths of the hidden layers
     activation: str | list[str] = "relu"  # one for every layer, or a list with one per layer
     last_sigmoid: bool = False  # sigmoid on the last hidden layer instead (an option the study tried)
@@ -86,6 +95,24 @@ class TrainConfig:
     early_stopping: bool = False  # stop when validation loss stops falling; the best epoch is restored
     patience: int = 5  # epochs without a new best validation loss before stopping
     threads: int = 1  # torch CPU threads; one is fastest for networks this small, and never oversubscribes
+    time_budget: float = 0.0  # seconds of training at most (0: none); stops before an epoch that would not fit
+    holdout: float = 0.1  # share of the training file held out (stratified, seeded) when calibration or thresholds are on
+    calibration: str = "none"  # "temperature": scale the scores by a temperature fitted on the holdout; or "none"
+    thresholds: str = "none"  # "tuned": per-class weights on the probabilities maximising holdout macro F1; or "none"
+
+
+@dataclass
+class FinetuneConfig:
+    """all-MiniLM-L6-v2 fine-tuned end to end (model.kind = "finetune"); train.lr/optimizer/batch_size/epochs do not apply."""
+
+    lr: float = 5e-5  # AdamW peak learning rate (a transformer forgets what it knew at 1e-3)
+    weight_decay: float = 0.01  # AdamW decoupled weight decay
+    batch_size: int = 32  # tweets per step
+    epochs: int = 3  # passes over the training set (an upper bound with early stopping or a time budget)
+    warmup: float = 0.1  # share of the steps with a linear warm-up; then linear decay to zero
+    dropout: float = 0.1  # before the linear head
+    max_length: int = 64  # wordpieces per tweet; longer ones are truncated
+    threads: int = 0  # torch CPU threads; 0 = every core (a transformer uses them well)
 
 
 @dataclass
@@ -94,6 +121,7 @@ class RunConfig:
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     name: str = ""  # a label for the run; the preset's name when one is used
 
     def to_dict(self) -> dict:
@@ -105,7 +133,8 @@ class RunConfig:
         return tomli_w.dumps(self.to_dict())
 
 
-_SECTIONS = {"data": DataConfig, "features": FeaturesConfig, "model": ModelConfig, "train": TrainConfig}
+_SECTIONS = {"data": DataConfig, "features": FeaturesConfig, "model": ModelConfig, "train": TrainConfig,
+             "finetune": FinetuneConfig}
 
 
 def preset_names() -> list[str]:
@@ -189,12 +218,21 @@ def validate(cfg: RunConfig) -> RunConfig:
     _check_choice(cfg.model.kind, MODEL_KINDS, "model.kind")
     _check_choice(cfg.features.tokenizer, TOKENIZERS, "features.tokenizer")
     _check_choice(cfg.features.pooling, POOLINGS, "features.pooling")
-    _check_choice(cfg.features.input, ("embeddings", "ngrams", "embeddings+ngrams"), "features.input")
     f = cfg.features
+    parts = input_parts(f.input)
+    if any(part not in INPUT_PARTS for part in parts):
+        raise ConfigError(f"features.input = {f.input!r} is not one of: embeddings, ngrams, embeddings+ngrams, minilm, "
+                          f"minilm+ngrams, embeddings+minilm (any '+'-joined set of {', '.join(INPUT_PARTS)})")
+    if len(set(parts)) != len(parts):
+        raise ConfigError(f"features.input = {f.input!r} names a part twice")
+    if f.sif_a <= 0:
+        raise ConfigError(f"features.sif_a = {f.sif_a} must be positive (the SIF paper uses 1e-3)")
+    if f.minilm_max_length < 2:
+        raise ConfigError(f"features.minilm_max_length = {f.minilm_max_length} must be at least 2 (room for [CLS] and [SEP])")
     for key, pair in (("word_ngrams", f.word_ngrams), ("char_ngrams", f.char_ngrams)):
         if len(pair) != 2 or pair[0] > pair[1] or pair[0] < 0 or (pair[0] == 0) != (pair[1] == 0):
             raise ConfigError(f"features.{key} = {pair}: give [min, max] with 1 <= min <= max, or [0, 0] for none")
-    if "ngrams" in f.input and f.word_ngrams[1] == 0 and f.char_ngrams[1] == 0:
+    if "ngrams" in parts and f.word_ngrams[1] == 0 and f.char_ngrams[1] == 0:
         raise ConfigError("features.input uses ngrams but both features.word_ngrams and features.char_ngrams are [0, 0]")
     if f.n_features < 1:
         raise ConfigError(f"features.n_features = {f.n_features} must be positive")
@@ -220,6 +258,26 @@ def validate(cfg: RunConfig) -> RunConfig:
     for key in ("lr", "batch_size", "epochs"):
         if getattr(t, key) <= 0:
             raise ConfigError(f"train.{key} = {getattr(t, key)} must be positive")
+    if t.time_budget < 0:
+        raise ConfigError(f"train.time_budget = {t.time_budget}: give seconds, or 0 for no budget")
+    _check_choice(t.calibration, ("none", "temperature"), "train.calibration")
+    _check_choice(t.thresholds, ("none", "tuned"), "train.thresholds")
+    if not 0.0 < t.holdout < 1.0:
+        raise ConfigError(f"train.holdout = {t.holdout}: give the share of the training file to hold out, in (0, 1), e.g. 0.1")
+    ft = cfg.finetune
+    if m.kind == "finetune" and t.loss != "cross_entropy":
+        raise ConfigError(f"train.loss = {t.loss!r} does not apply to model.kind = 'finetune', which trains with cross_entropy")
+    for key in ("lr", "batch_size", "epochs"):
+        if getattr(ft, key) <= 0:
+            raise ConfigError(f"finetune.{key} = {getattr(ft, key)} must be positive")
+    if not 0.0 <= ft.warmup < 1.0:
+        raise ConfigError(f"finetune.warmup = {ft.warmup}: give the share of steps that warm up, in [0, 1)")
+    if not 0.0 <= ft.dropout < 1.0:
+        raise ConfigError(f"finetune.dropout = {ft.dropout}: rates must be in [0, 1)")
+    if not 2 <= ft.max_length <= 512:
+        raise ConfigError(f"finetune.max_length = {ft.max_length}: give 2 to 512 wordpieces (MiniLM's limit)")
+    if ft.weight_decay < 0 or ft.threads < 0:
+        raise ConfigError("finetune.weight_decay and finetune.threads must not be negative")
     return cfg
 
 

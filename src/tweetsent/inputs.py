@@ -1,8 +1,11 @@
-"""What a model reads: pooled word vectors, hashed n-grams, or both, built from the config.
+"""What a model reads: pooled word vectors, MiniLM sentence vectors, hashed n-grams, built from the config.
 
     featurizer = build_featurizer(cfg.features).fit(train_texts)
     X = featurizer.transform(texts)        # Inputs: X.dense (n, d) tensor, X.sparse (n, 2**18) CSR
     X[0:64], len(X)                        # batches slice like tensors
+
+``features.input`` joins parts with "+": the dense part is the pooled word vectors and the
+MiniLM vectors side by side (in that order), the sparse part the hashed n-grams.
 
 `Inputs` lets the training loop shuffle and slice dense and sparse features alike; the
 network's first layer reads the sparse part as an ``EmbeddingBag`` (a sparse linear map).
@@ -17,14 +20,14 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from tweetsent.config import FeaturesConfig
+from tweetsent.config import INPUT_PARTS, FeaturesConfig, input_parts
 from tweetsent.embeddings import load_embeddings
 from tweetsent.features import EmbeddingAverager
 from tweetsent.ngrams import NgramHasher
 
 __all__ = ["Inputs", "Featurizer", "build_featurizer", "INPUTS"]
 
-INPUTS = ("embeddings", "ngrams", "embeddings+ngrams")
+INPUTS = INPUT_PARTS  # the parts; features.input joins them with "+"
 
 
 @dataclass
@@ -50,15 +53,15 @@ class Inputs:
 
 
 class Featurizer:
-    """Pooled word vectors and/or hashed n-grams for a list of tweets, as `Inputs`."""
+    """Pooled word vectors, MiniLM sentence vectors and/or hashed n-grams for a list of tweets, as `Inputs`."""
 
-    def __init__(self, averager: EmbeddingAverager | None, hasher: NgramHasher | None) -> None:
-        self.averager, self.hasher = averager, hasher
+    def __init__(self, averager: EmbeddingAverager | None, hasher: NgramHasher | None, sentence=None) -> None:
+        self.averager, self.hasher, self.sentence = averager, hasher, sentence
         self.oov_: dict | None = None
 
     @property
     def dense_dim(self) -> int:
-        return self.averager.dim if self.averager else 0
+        return (self.averager.dim if self.averager else 0) + (self.sentence.dim if self.sentence else 0)
 
     @property
     def sparse_dim(self) -> int:
@@ -69,44 +72,66 @@ class Featurizer:
         return self.averager.embeddings if self.averager else None
 
     def fit(self, texts: Sequence[str]) -> "Featurizer":
+        """Learn what the parts learn: pooling weights (tfidf/sif) and n-gram IDF; MiniLM is frozen."""
+        if self.averager:
+            self.averager.fit(texts)
         if self.hasher:
             self.hasher.fit(texts)
         return self
 
     def transform(self, texts: Sequence[str], record_oov: bool = False) -> Inputs:
-        dense = sparse = None
+        dense, sparse = [], None
         if self.averager:
             tokens = self.averager.token_ids(texts)
             if record_oov:
                 self.oov_ = {"token_rate": tokens.oov_rate(), "tweets_without_known_word": tokens.empty_docs()}
-            dense = torch.from_numpy(self.averager.pool(tokens))
+            dense.append(self.averager.pool(tokens))
+        if self.sentence:
+            dense.append(self.sentence.encode(texts))
         if self.hasher:
             sparse = self.hasher.transform(texts)
-        return Inputs(dense, sparse)
+        joined = torch.from_numpy(np.ascontiguousarray(np.hstack(dense) if len(dense) > 1 else dense[0])) if dense else None
+        return Inputs(joined, sparse)
 
     def state(self) -> dict[str, torch.Tensor]:
-        """Learned feature state to save with the weights (the TF-IDF weights, if any)."""
-        idf = self.hasher.idf_ if self.hasher else None
-        return {} if idf is None else {"idf": torch.from_numpy(idf)}
+        """Learned feature state to save with the weights: n-gram ``idf``, ``pool.weights`` / ``pool.component``."""
+        out = {}
+        if self.hasher and self.hasher.idf_ is not None:
+            out["idf"] = torch.from_numpy(self.hasher.idf_)
+        if self.averager:
+            out.update({f"pool.{k}": torch.from_numpy(np.ascontiguousarray(v)) for k, v in self.averager.state().items()})
+        return out
 
     def load_state(self, tensors: dict[str, torch.Tensor]) -> None:
         if "idf" in tensors and self.hasher:
             self.hasher.idf_ = tensors["idf"].numpy()
+        if self.averager:
+            self.averager.load_state({k[5:]: v.numpy() for k, v in tensors.items() if k.startswith("pool.")})
 
     def identity(self) -> dict:
         out: dict = {"dense_dim": self.dense_dim, "sparse_dim": self.sparse_dim}
         if self.averager:
             out["embeddings"] = self.averager.embeddings.identity()
+            if self.averager.pooling != "mean":
+                out["pooling"] = self.averager.pooling
+        if self.sentence:
+            out["minilm"] = self.sentence.settings()
         if self.hasher:
             out["ngrams"] = self.hasher.settings()
         return out
 
 
-def build_featurizer(cfg: FeaturesConfig) -> Featurizer:
+def build_featurizer(cfg: FeaturesConfig, progress: bool = True) -> Featurizer:
     """The featurizer a `FeaturesConfig` describes (loads the embeddings when they are used)."""
-    averager = hasher = None
-    if "embeddings" in cfg.input:
-        averager = EmbeddingAverager(load_embeddings(cfg.embeddings), cfg.tokenizer, cfg.pooling, cfg.punctuation)
-    if "ngrams" in cfg.input:
+    averager = hasher = sentence = None
+    parts = input_parts(cfg.input)
+    if "embeddings" in parts:
+        averager = EmbeddingAverager(load_embeddings(cfg.embeddings), cfg.tokenizer, cfg.pooling, cfg.punctuation,
+                                     cfg.sif_a, cfg.sif_remove_pc)
+    if "minilm" in parts:
+        from tweetsent.minilm import MiniLMEncoder
+
+        sentence = MiniLMEncoder(cfg.minilm_max_length, progress=progress)
+    if "ngrams" in parts:
         hasher = NgramHasher(tuple(cfg.word_ngrams), tuple(cfg.char_ngrams), cfg.n_features, cfg.tfidf, cfg.tokenizer)
-    return Featurizer(averager, hasher)
+    return Featurizer(averager, hasher, sentence)

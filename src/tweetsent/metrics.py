@@ -1,7 +1,7 @@
 """Classification scores as plain data, computed once with scikit-learn and rendered anywhere.
 
     m = compute_metrics(y_true, proba, classes=[0, 1, 2])
-    m["f1_macro"], m["per_class"]["1"]["f1"], m["confusion_matrix"]
+    m["f1_macro"], m["per_class"]["1"]["f1"], m["confusion_matrix"], m["ece"]
 """
 
 from __future__ import annotations
@@ -9,13 +9,43 @@ from __future__ import annotations
 import numpy as np
 from sklearn import metrics as skm
 
-__all__ = ["compute_metrics", "SCALAR_METRICS"]
+__all__ = ["compute_metrics", "calibration_bins", "expected_calibration_error", "SCALAR_METRICS"]
 
 SCALAR_METRICS = ("accuracy", "precision_weighted", "recall_weighted", "f1_weighted",
                   "precision_macro", "recall_macro", "f1_macro", "f1_micro", "loss", "roc_auc_macro")
 
 
-def compute_metrics(y_true, proba: np.ndarray, classes: list) -> dict:
+def calibration_bins(y_true, proba: np.ndarray, classes: list, n_bins: int = 15) -> dict:
+    """Confidence (top probability) against accuracy in ``n_bins`` equal-width bins ((i/M, (i+1)/M]).
+
+    Returns
+    -------
+    dict
+        ``count``, ``confidence`` (mean top probability), ``accuracy`` per bin (lists of
+        ``n_bins``; None for an empty bin) and ``edges`` (``n_bins + 1``).
+    """
+    y_true = np.asarray(y_true)
+    confidence = proba.max(axis=1)
+    correct = np.asarray(classes, dtype=object)[proba.argmax(axis=1)].astype(y_true.dtype) == y_true
+    index = np.clip(np.ceil(confidence * n_bins).astype(int) - 1, 0, n_bins - 1)
+    count = np.bincount(index, minlength=n_bins)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        conf = np.bincount(index, weights=confidence, minlength=n_bins) / count
+        acc = np.bincount(index, weights=correct.astype(float), minlength=n_bins) / count
+    empty = count == 0
+    return {"edges": np.linspace(0, 1, n_bins + 1).tolist(), "count": count.tolist(),
+            "confidence": [None if e else float(v) for v, e in zip(conf, empty)],
+            "accuracy": [None if e else float(v) for v, e in zip(acc, empty)]}
+
+
+def expected_calibration_error(y_true, proba: np.ndarray, classes: list, n_bins: int = 15) -> float:
+    """ECE: the count-weighted mean gap between accuracy and confidence over ``n_bins`` bins (Guo et al. 2017)."""
+    bins = calibration_bins(y_true, proba, classes, n_bins)
+    n = max(sum(bins["count"]), 1)
+    return float(sum(c / n * abs(a - f) for c, a, f in zip(bins["count"], bins["accuracy"], bins["confidence"]) if c))
+
+
+def compute_metrics(y_true, proba: np.ndarray, classes: list, thresholds: dict | None = None) -> dict:
     """Every score tweetsent reports, for one labelled set.
 
     Parameters
@@ -26,6 +56,9 @@ def compute_metrics(y_true, proba: np.ndarray, classes: list) -> dict:
         (n, n_classes) predicted probabilities, columns in the order of ``classes``.
     classes : list
         The model's classes.
+    thresholds : dict, optional
+        How the decisions were made (`TweetClassifier.decision`); copied under ``thresholds``
+        so the numbers say whether tuned thresholds were applied.
 
     Returns
     -------
@@ -33,7 +66,8 @@ def compute_metrics(y_true, proba: np.ndarray, classes: list) -> dict:
         Scalars (accuracy, precision/recall/F1 in weighted, macro and micro form, ``loss`` =
         cross-entropy of ``proba``, ``roc_auc_macro`` one-vs-rest), ``per_class`` (keyed by
         ``str(class)``: precision, recall, f1, support, roc_auc), ``confusion_matrix`` (rows:
-        true, columns: predicted), ``labels`` and ``n``.
+        true, columns: predicted), ``labels``, ``n``, ``ece`` (expected calibration error,
+        15 bins) and, when given, ``thresholds``.
     """
     y_true = np.asarray(y_true)
     classes = list(classes)
@@ -56,4 +90,7 @@ def compute_metrics(y_true, proba: np.ndarray, classes: list) -> dict:
     out["per_class"] = {str(c): {"precision": float(p[k]), "recall": float(r[k]), "f1": float(f[k]),
                                  "support": int(s[k]), "roc_auc": aucs[k]} for k, c in enumerate(classes)}
     out["confusion_matrix"] = skm.confusion_matrix(y_true, y_pred, labels=classes).tolist()
+    out["ece"] = expected_calibration_error(y_true, proba, classes) if len(y_true) else None
+    if thresholds is not None:
+        out["thresholds"] = thresholds
     return out

@@ -13,7 +13,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["loss_curves", "f1_curves", "roc_curves", "confusion_figure", "save_run_figures", "learning_curve_figure"]
+__all__ = ["loss_curves", "f1_curves", "roc_curves", "confusion_figure", "reliability_figure", "save_run_figures",
+           "learning_curve_figure"]
 
 
 def _plt():
@@ -105,15 +106,40 @@ def confusion_figure(matrix: Sequence[Sequence[int]], labels: Sequence, title: s
     return fig
 
 
+def reliability_figure(y_true, proba: np.ndarray, classes: Sequence, n_bins: int = 15):
+    """Accuracy against confidence (top probability) in equal-width bins, with the ECE in the title.
+
+    Bars on the diagonal are a calibrated model; bars below it, an over-confident one.
+    """
+    from tweetsent.metrics import calibration_bins, expected_calibration_error
+
+    plt = _plt()
+    bins = calibration_bins(y_true, proba, list(classes), n_bins)
+    ece = expected_calibration_error(y_true, proba, list(classes), n_bins)
+    edges = np.asarray(bins["edges"])
+    width = edges[1] - edges[0]
+    acc = [0.0 if a is None else a for a in bins["accuracy"]]
+    fig, (ax, hist) = plt.subplots(2, 1, figsize=(5.2, 5.6), layout="constrained", sharex=True,
+                                   gridspec_kw={"height_ratios": [3, 1]})
+    ax.bar(edges[:-1], acc, width=width, align="edge", edgecolor="black", linewidth=0.5, label="accuracy")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="calibrated")
+    ax.set(ylabel="accuracy", xlim=(0, 1), ylim=(0, 1), title=f"Reliability (ECE {ece:.3f}, {n_bins} bins)")
+    ax.legend(loc="upper left")
+    hist.bar(edges[:-1], bins["count"], width=width, align="edge", color="C1")
+    hist.set(xlabel="confidence (top probability)", ylabel="tweets")
+    return fig
+
+
 def save_run_figures(folder, history: Sequence[dict], metrics: dict, y_true, proba: np.ndarray, classes: Sequence) -> list[str]:
-    """Write loss.png, f1.png, roc.png and confusion.png into ``folder``; return their names."""
+    """Write loss.png, f1.png, roc.png, confusion.png and reliability.png into ``folder``; return their names."""
     from pathlib import Path
 
     plt = _plt()
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     figures = {"confusion.png": confusion_figure(metrics["confusion_matrix"], metrics["labels"]),
-               "roc.png": roc_curves(y_true, proba, classes)}
+               "roc.png": roc_curves(y_true, proba, classes),
+               "reliability.png": reliability_figure(y_true, proba, classes)}
     if history:
         figures["loss.png"] = loss_curves(history)
         if "val_f1_macro" in history[0]:

@@ -145,7 +145,7 @@ def train_run(cfg: RunConfig, train_path: str | Path, val_path: str | Path | Non
     if run_dir.exists():
         raise DataError(f"{run_dir}: a run directory is already there; choose another --out or remove it")
     fingerprints = {"train": sha256_file(train_path), "val": sha256_file(val_path) if val else None}
-    if "embeddings" in cfg.features.input:
+    if "embeddings" in cfg.features.input and cfg.model.kind != "finetune":
         fingerprints["embeddings"] = load_embeddings(cfg.features.embeddings).fingerprint
     data = {"train": Path(train_path).resolve(), "val": Path(val_path).resolve() if val else None}
     with _Logged(log, kind=kind, config=cfg.to_dict(), data=data, fingerprints=fingerprints, run_dir=run_dir,
@@ -158,7 +158,8 @@ def train_run(cfg: RunConfig, train_path: str | Path, val_path: str | Path | Non
         train_scores = _scores(compute_metrics(train.labels, clf.predict_proba(train.texts), clf.classes_))
         if val is not None:
             proba = clf.predict_proba(val.texts)
-            metrics = {**compute_metrics(val.labels, proba, clf.classes_), "train": train_scores}
+            metrics = {**compute_metrics(val.labels, proba, clf.classes_, thresholds=clf.decision()),
+                       "train": train_scores}
         overfit = overfit_verdict(clf.history_, train_scores, _scores(metrics) if metrics else None)
         info = {
             "started": started, "finished": _now(), "seconds": round(time.perf_counter() - clock, 3),
@@ -228,7 +229,7 @@ def evaluate_run(run_dir: str | Path, data_path: str | Path, predictions_out: st
                                                if clf.featurizer_.embeddings is not None else {})},
                  run_dir=run_dir, name=clf.config_.name or None) as logged:
         proba = clf.predict_proba(data.texts)
-        metrics = compute_metrics(data.labels, proba, clf.classes_)
+        metrics = compute_metrics(data.labels, proba, clf.classes_, thresholds=clf.decision())
         metrics["data"] = {"path": str(Path(data_path).resolve()), "sha256": sha}
         if predictions_out:
             with atomic_path(Path(predictions_out)) as tmp:

@@ -22,7 +22,7 @@ from torch import nn
 
 from tweetsent.config import TrainConfig
 
-__all__ = ["Callback", "EarlyStopping", "TrainingInterrupted", "train_network", "predict_scores", "epoch_scores",
+__all__ = ["Callback", "EarlyStopping", "TimeBudget", "HoldoutLoss", "TrainingInterrupted", "train_network", "predict_scores", "epoch_scores",
            "make_criterion", "make_optimizer", "class_weights"]
 
 
@@ -49,23 +49,64 @@ class Callback:
 
 
 class EarlyStopping(Callback):
-    """Stop when validation loss has not improved for ``patience`` epochs; restore the best epoch."""
+    """Stop when the monitored loss has not improved for ``patience`` epochs; restore the best epoch.
 
-    def __init__(self, patience: int = 5) -> None:
+    ``monitor`` is a key of the epoch record: ``val_loss``, or ``holdout_loss`` (see `HoldoutLoss`)
+    when the choice must not look at the reported file.
+    """
+
+    def __init__(self, patience: int = 5, monitor: str = "val_loss") -> None:
         self.patience = patience
+        self.monitor = monitor
         self.best_loss = float("inf")
         self.best_epoch = 0
         self._best_state: dict | None = None
 
     def on_epoch_end(self, record: dict, model: nn.Module) -> bool:
-        if record["val_loss"] < self.best_loss:
-            self.best_loss, self.best_epoch = record["val_loss"], record["epoch"]
+        if record[self.monitor] < self.best_loss:
+            self.best_loss, self.best_epoch = record[self.monitor], record["epoch"]
             self._best_state = copy.deepcopy(model.state_dict())
         return record["epoch"] - self.best_epoch >= self.patience
 
     def on_train_end(self, history: list[dict], model: nn.Module) -> None:
         if self._best_state is not None:
             model.load_state_dict(self._best_state)
+
+
+class HoldoutLoss(Callback):
+    """Adds ``holdout_loss`` to each epoch record: ``criterion(score(model), y)`` on held-out training tweets.
+
+    Put it before the `EarlyStopping` that monitors it.
+    """
+
+    def __init__(self, score, y: torch.Tensor, criterion: nn.Module) -> None:
+        self.score, self.y, self.criterion = score, y, criterion
+
+    def on_epoch_end(self, record: dict, model: nn.Module) -> None:
+        with torch.no_grad():
+            record["holdout_loss"] = float(self.criterion(self.score(model), self.y))
+
+
+class TimeBudget(Callback):
+    """Stop when the next epoch would not fit in ``seconds`` (a loop may also stop mid-epoch: `exhausted`)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._start = time.perf_counter()
+        self._longest = 0.0
+
+    def on_train_begin(self, epochs: int, batches_per_epoch: int) -> None:
+        self._start = time.perf_counter()
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self._start
+
+    def exhausted(self) -> bool:
+        return self.elapsed() >= self.seconds
+
+    def on_epoch_end(self, record: dict, model: nn.Module) -> bool:
+        self._longest = max(self._longest, record.get("seconds", 0.0))
+        return self.elapsed() + self._longest > self.seconds
 
 
 def class_weights(setting, y: np.ndarray, n_classes: int) -> torch.Tensor | None:

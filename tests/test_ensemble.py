@@ -1,0 +1,97 @@
+"""`tweetsent ensemble`: the mean of several runs' probabilities, usable by evaluate, predict and compare."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from tweetsent.classifier import TweetClassifier
+from tweetsent.cli import app
+from tweetsent.cli_ensemble import ensemble
+from tweetsent.config import resolve_config
+from tweetsent.runs import train_run
+
+runner = CliRunner()
+
+
+def _ensemble_app() -> typer.Typer:
+    small = typer.Typer()
+    small.command("ensemble")(ensemble)
+    small.command("noop")(lambda: None)  # two commands: typer keeps the subcommand name
+    return small
+
+
+@pytest.fixture
+def two_runs(corpus, tiny_overrides, tmp_path):
+    train, val = corpus
+    a = train_run(resolve_config(None, [*tiny_overrides, "train.seed=1"]), train, val, out=tmp_path / "a", figures=False)
+    b = train_run(resolve_config(None, [*tiny_overrides, "features.input=ngrams", "model.kind=softmax"]), train, val,
+                  out=tmp_path / "b", figures=False)
+    return a.run_dir, b.run_dir
+
+
+def test_ensemble_is_the_weighted_mean_and_evaluate_predict_accept_it(two_runs, corpus, tmp_path):
+    a, b = two_runs
+    out = tmp_path / "ens"
+    result = runner.invoke(_ensemble_app(), ["ensemble", str(a), str(b), "--out", str(out), "--weights", "3,1",
+                                             "--val", str(corpus[1])])
+    assert result.exit_code == 0, result.output
+    for name in ("model/model.json", "metrics.json", "predictions.csv", "run.json", "history.json", "config.toml",
+                 "figures/confusion.png"):
+        assert (out / name).exists(), name
+    meta = json.loads((out / "model" / "model.json").read_text())
+    assert meta["model_kind"] == "ensemble" and meta["weights"] == [0.75, 0.25]
+    assert not any(p.startswith("/") for p in meta["members"])  # relative: the folder can move with its runs
+
+    val = pd.read_csv(corpus[1])
+    texts = val.tweet.tolist()
+    expected = 0.75 * TweetClassifier.load(a).predict_proba(texts) + 0.25 * TweetClassifier.load(b).predict_proba(texts)
+    ens = TweetClassifier.load(out)
+    np.testing.assert_allclose(ens.predict_proba(texts), expected, atol=1e-6)
+
+    evaluated = runner.invoke(app, ["evaluate", str(out), "--data", str(corpus[1]), "--json", "--no-log"])
+    assert evaluated.exit_code == 0, evaluated.output
+    metrics = json.loads(evaluated.output)
+    assert metrics["accuracy"] == pytest.approx(json.loads((out / "metrics.json").read_text())["accuracy"])
+    predicted = runner.invoke(app, ["predict", str(out), "--data", str(corpus[1]), "--out", str(tmp_path / "p.csv")])
+    assert predicted.exit_code == 0, predicted.output
+    assert len(pd.read_csv(tmp_path / "p.csv")) == len(val)
+
+    compared = runner.invoke(app, ["compare", str(a), str(out), "--json"])
+    assert compared.exit_code == 0, compared.output
+
+
+def test_equal_weights_by_default(two_runs, tmp_path, corpus):
+    a, b = two_runs
+    result = runner.invoke(_ensemble_app(), ["ensemble", str(a), str(b), "--out", str(tmp_path / "e")])
+    assert result.exit_code == 0, result.output
+    texts = pd.read_csv(corpus[1]).tweet.tolist()
+    mean = (TweetClassifier.load(a).predict_proba(texts) + TweetClassifier.load(b).predict_proba(texts)) / 2
+    np.testing.assert_allclose(TweetClassifier.load(tmp_path / "e").predict_proba(texts), mean, atol=1e-6)
+
+
+def test_members_with_other_classes_are_refused(two_runs, corpus, tiny_overrides, tmp_path):
+    a, _ = two_runs
+    train = pd.read_csv(corpus[0])
+    two = train[train.label != 2]
+    path = tmp_path / "two.csv"
+    two.to_csv(path, index=False)
+    c = train_run(resolve_config(None, tiny_overrides), path, out=tmp_path / "c", figures=False).run_dir
+    result = runner.invoke(_ensemble_app(), ["ensemble", str(a), str(c), "--out", str(tmp_path / "x")])
+    assert result.exit_code == 2
+    assert "same classes" in result.output and not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--weights", "1,x"], "give comma-separated numbers"),
+    (["--weights", "1,2,3"], "3 weights for 2 runs"),
+])
+def test_bad_weights(two_runs, tmp_path, args, message):
+    a, b = two_runs
+    result = runner.invoke(_ensemble_app(), ["ensemble", str(a), str(b), "--out", str(tmp_path / "y"), *args])
+    assert result.exit_code == 2 and message in result.output

