@@ -21,6 +21,7 @@ from tweetsent.cli_backprop import backprop
 from tweetsent.cli_compare import compare, report
 from tweetsent.cli_ensemble import ensemble
 from tweetsent.cli_runs import runs_app
+from tweetsent.cli_tune import tune
 from tweetsent.errors import DataError, TweetsentError
 
 __all__ = ["app", "main"]
@@ -33,6 +34,7 @@ app.add_typer(runs_app, name="runs", help="The experiment log: list, show, diff,
 app.command("compare", help="Compare runs side by side, with paired significance tests.")(compare)
 app.command("report", help="Write an HTML or Markdown report of one run or a comparison.")(report)
 app.command("ensemble", help="Average several runs' probabilities into one model directory.")(ensemble)
+app.command("tune", help="Search hyperparameters with Optuna; every trial lands in the experiment log.")(tune)
 app.command("backprop", help="Backpropagation through a small expression, node by node.")(backprop)
 
 

@@ -140,7 +140,8 @@ _SECTIONS = {"data": DataConfig, "features": FeaturesConfig, "model": ModelConfi
 def preset_names() -> list[str]:
     """Names of the presets shipped with the package."""
     folder = resources.files("tweetsent") / "presets"
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+    return sorted(p.name[:-5] for p in folder.iterdir()
+                  if p.name.endswith(".toml") and not p.name.endswith("-space.toml"))
 
 
 def _read_preset(spec: str) -> tuple[dict, str]:
@@ -152,6 +153,8 @@ def _read_preset(spec: str) -> tuple[dict, str]:
         text, name = path.read_text(encoding="utf-8"), path.stem
     else:
         candidate = resources.files("tweetsent") / "presets" / f"{spec}.toml"
+        if spec.endswith("-space") and candidate.is_file():
+            raise ConfigError(f"{spec!r} is a search space, not a config; use it with `tweetsent tune --space {spec}`")
         if not candidate.is_file():
             raise ConfigError(f"unknown preset {spec!r}; presets: {', '.join(preset_names())} (or give a .toml file)")
         text, name = candidate.read_text(encoding="utf-8"), spec
