@@ -1,0 +1,225 @@
+"""Every representation and model tweetsent offers, side by side with fastText and scikit-learn.
+
+    .venv/bin/python bench/quality.py [--data ../shared/data/vaccine] [--seeds 0,1,2] [--finetune-budget 660]
+
+Trains each model on the vaccine training file and scores it on the validation file: accuracy,
+macro and weighted F1, anti-vax (label 1) F1 as mean and spread over seeds, training time and
+prediction throughput (validation tweets x 20; x 1 for MiniLM inputs, whose encoder is slow). Peers measured in the same run: fastText
+(fasttext-wheel 0.9.2, word bigrams, 25 epochs) and scikit-learn's TF-IDF word 1-2 + char 2-5
+logistic regression. Every choice a model makes (early stopping, calibration, thresholds) uses
+data carved from the training file, never the validation file. Writes bench/out/quality.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+sys.path.insert(0, str(REPO / "bench"))
+from bench_core import _machine  # noqa: E402
+
+GLOVE_NGRAMS = ["features.input=embeddings+ngrams", "features.char_ngrams=[2,5]", "features.tfidf=true",
+                "features.n_features=131072", "model.kind=network", "model.hidden=[64]", "model.dropout=0.3",
+                "model.activation=relu", "train.lr=0.001", "train.epochs=10", "train.early_stopping=true",
+                "train.patience=1", "train.calibration=temperature"]
+CHAR_SOFTMAX = ["features.char_ngrams=[2,5]", "features.tfidf=true", "train.class_weight=balanced"]
+MODELS = [
+    # name, preset, overrides, seeds?  (False: one run, the model is deterministic or too slow for three)
+    ("seed-tanh: network on mean GloVe-50d", "seed-tanh", [], True),
+    ("seed-prelu: network on mean GloVe-50d", "seed-prelu", [], True),
+    ("network on mean+max GloVe-50d", "seed-tanh", ["features.pooling=mean+max"], True),
+    ("network on SIF-weighted GloVe-50d", "seed-tanh", ["features.pooling=sif"], True),
+    ("seed-softmax: softmax on hashed word 1-2-grams", "seed-softmax", [], True),
+    ("softmax on word 1-2 + char 2-5 TF-IDF, balanced", "seed-softmax", CHAR_SOFTMAX, True),
+    ("network on GloVe-50d + word/char TF-IDF n-grams", "seed-softmax", GLOVE_NGRAMS, True),
+    ("network on MiniLM sentence embeddings", "seed-tanh", ["features.input=minilm", "model.hidden=[256]",
+                                                           "model.dropout=0.2", "train.lr=0.001"], True),
+    ("softmax on MiniLM + word/char TF-IDF n-grams", "seed-softmax", ["features.input=minilm+ngrams", *CHAR_SOFTMAX], True),
+]
+
+
+def _summary(name: str, runs: list[dict]) -> dict:
+    out = {"model": name, "seeds": len(runs), "runs": runs}
+    for key in ("accuracy", "f1_macro", "f1_weighted", "f1_antivax", "fit_seconds", "tweets_per_s"):
+        values = [r[key] for r in runs]
+        out[key] = statistics.mean(values)
+        out[f"{key}_spread"] = (max(values) - min(values)) / 2 if len(values) > 1 else 0.0
+    return out
+
+
+def _scores(y, proba, classes) -> dict:
+    from tweetsent.metrics import compute_metrics
+
+    m = compute_metrics(y, proba, classes)
+    return {"accuracy": m["accuracy"], "f1_macro": m["f1_macro"], "f1_weighted": m["f1_weighted"],
+            "f1_antivax": m["per_class"]["1"]["f1"]}
+
+
+def tweetsent_model(preset, overrides, seeds, tr, va) -> list[dict]:
+    from tweetsent.classifier import TweetClassifier
+    from tweetsent.config import resolve_config
+
+    runs = []
+    for seed in seeds:
+        cfg = resolve_config(preset, overrides, seed=seed)
+        started = time.perf_counter()
+        clf = TweetClassifier(cfg).fit(tr.texts, tr.labels, va.texts, va.labels)
+        fit = time.perf_counter() - started
+        proba = clf.predict_proba(va.texts)
+        # MiniLM encodes ~100-200 tweets/s on this CPU: time it on the validation tweets once.
+        big = va.texts * (1 if "minilm" in cfg.features.input else 20)
+        started = time.perf_counter()
+        clf.predict_proba(big)
+        runs.append({**_scores(va.labels, proba, clf.classes_), "seed": seed, "fit_seconds": fit,
+                     "tweets_per_s": len(big) / (time.perf_counter() - started)})
+        print(f"    seed {seed}: {runs[-1]}", file=sys.stderr, flush=True)
+    return runs
+
+
+def sklearn_peer(tr, va) -> list[dict]:
+    import scipy.sparse as sp
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    started = time.perf_counter()
+    words = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2)
+    chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2)
+    X = sp.hstack([words.fit_transform(tr.texts), chars.fit_transform(tr.texts)]).tocsr()
+    model = LogisticRegression(C=4.0, max_iter=2000).fit(X, tr.labels)
+    fit = time.perf_counter() - started
+
+    def proba(texts):
+        return model.predict_proba(sp.hstack([words.transform(texts), chars.transform(texts)]).tocsr())
+
+    p = proba(va.texts)
+    big = va.texts * 20
+    started = time.perf_counter()
+    proba(big)
+    return [{**_scores(va.labels, p, list(model.classes_)), "seed": 0, "fit_seconds": fit,
+             "tweets_per_s": len(big) / (time.perf_counter() - started)}]
+
+
+def fasttext_peer(tr, va, seeds) -> list[dict]:
+    import fasttext
+
+    from tweetsent.text import tokenize_batch
+
+    def lines(texts):
+        return [" ".join(tokens) for tokens in tokenize_batch(texts)]
+
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "train.txt"
+        path.write_text("\n".join(f"__label__{y} {t}" for y, t in zip(tr.labels, lines(tr.texts))), encoding="utf-8")
+        val_lines = lines(va.texts)
+        for seed in seeds:
+            started = time.perf_counter()
+            model = fasttext.train_supervised(str(path), epoch=25, wordNgrams=2, seed=seed, verbose=0)
+            fit = time.perf_counter() - started
+
+            def proba(texts):
+                # fastText 0.9.2's predict() breaks on numpy 2; its C++ binding gives (labels, probs) per line.
+                labels, probs = model.f.multilinePredict(texts, 3, 0.0, "strict")
+                out = np.zeros((len(texts), 3))
+                for i, (ls, ps) in enumerate(zip(labels, probs)):
+                    for label, p in zip(ls, ps):
+                        out[i, int(label.replace("__label__", ""))] = p
+                return out
+
+            p = proba(val_lines)
+            big = val_lines * 20
+            started = time.perf_counter()
+            proba(big)
+            runs.append({**_scores(va.labels, p, [0, 1, 2]), "seed": seed, "fit_seconds": fit,
+                         "tweets_per_s": len(big) / (time.perf_counter() - started)})
+    return runs
+
+
+def finetune_and_ensemble(train: Path, val: Path, budget: float) -> list[dict]:
+    """MiniLM fine-tuned within a time budget (one seed), then averaged with the TF-IDF softmax."""
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = {}
+        for name, preset, overrides in (
+                ("finetune", None, ["model.kind=finetune", f"train.time_budget={budget}", "finetune.epochs=3",
+                                    "train.calibration=temperature", "train.thresholds=tuned"]),
+                ("softmax", "seed-softmax", [*CHAR_SOFTMAX, "train.thresholds=tuned"])):
+            started = time.perf_counter()
+            cmd = [str(BIN / "tweetsent"), "train", "--train", str(train), "--val", str(val), "--out", f"{tmp}/{name}",
+                   "--json", "--quiet", "--no-log", "--no-figures"] + (["--config", preset] if preset else [])
+            cmd += [a for o in overrides for a in ("--set", o)]
+            metrics = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+            runs[name] = (metrics, time.perf_counter() - started)
+        started = time.perf_counter()
+        subprocess.run([str(BIN / "tweetsent"), "ensemble", f"{tmp}/finetune", f"{tmp}/softmax", "--out", f"{tmp}/ens",
+                        "--val", str(val), "--no-figures"], check=True, capture_output=True)
+        ens = json.loads(Path(f"{tmp}/ens/metrics.json").read_text())
+        for label, (m, seconds) in (("MiniLM fine-tuned end to end (tuned thresholds, temperature)", runs["finetune"]),
+                                    ("ensemble: fine-tuned MiniLM + TF-IDF softmax (tuned thresholds)",
+                                     (ens, runs["finetune"][1] + runs["softmax"][1]))):
+            out.append(_summary(label, [{"accuracy": m["accuracy"], "f1_macro": m["f1_macro"],
+                                         "f1_weighted": m["f1_weighted"], "f1_antivax": m["per_class"]["1"]["f1"],
+                                         "seed": 0, "fit_seconds": seconds, "tweets_per_s": float("nan")}]))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "vaccine")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--finetune-budget", type=float, default=660.0, help="seconds of MiniLM fine-tuning; 0 skips it")
+    parser.add_argument("--only", default="", help="comma-separated model numbers to run (debugging)")
+    args = parser.parse_args()
+    from tweetsent.data import read_dataset
+
+    seeds = [int(s) for s in args.seeds.split(",")]
+    train, val = args.data / "vaccine_train_set.csv", args.data / "vaccine_validation_set.csv"
+    tr, va = read_dataset(train), read_dataset(val)
+    rows = []
+    chosen = {int(x) for x in args.only.split(",") if x}
+    for i, (name, preset, overrides, multi) in enumerate(MODELS):
+        if chosen and i not in chosen:
+            continue
+        print(f"[{i}] {name}", file=sys.stderr, flush=True)
+        rows.append(_summary(name, tweetsent_model(preset, overrides, seeds if multi else seeds[:1], tr, va)))
+    if not chosen:
+        print("peers", file=sys.stderr, flush=True)
+        rows.append(_summary("peer: scikit-learn TF-IDF word 1-2 + char 2-5, logistic regression", sklearn_peer(tr, va)))
+        rows.append(_summary("peer: fastText, word bigrams, 25 epochs", fasttext_peer(tr, va, seeds)))
+        if args.finetune_budget > 0:
+            rows += finetune_and_ensemble(train, val, args.finetune_budget)
+    report = {"date": date.today().isoformat(), "machine": _machine(), "command": " ".join(sys.argv), "rows": rows}
+    (REPO / "bench" / "out").mkdir(exist_ok=True)
+    (REPO / "bench" / "out" / "quality.json").write_text(json.dumps(report, indent=2))
+    print(render(report))
+
+
+def render(r: dict) -> str:
+    lines = [f"Machine: {r['machine']}; date {r['date']}; command `{r['command']}`", "",
+             "| model | seeds | accuracy | macro F1 | weighted F1 | anti-vax F1 | training time | predict tweets/s |",
+             "|---|---|---|---|---|---|---|---|"]
+
+    def cell(row, key, fmt="{:.4f}"):
+        value = fmt.format(row[key])
+        return value + (f" ± {fmt.format(row[key + '_spread'])}" if row["seeds"] > 1 else "")
+
+    for row in r["rows"]:
+        speed = "-" if np.isnan(row["tweets_per_s"]) else f"{row['tweets_per_s']:,.0f}"
+        lines.append(f"| {row['model']} | {row['seeds']} | {cell(row, 'accuracy')} | {cell(row, 'f1_macro')} | "
+                     f"{cell(row, 'f1_weighted')} | {cell(row, 'f1_antivax')} | {row['fit_seconds']:.1f} s | {speed} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
