@@ -29,7 +29,7 @@ import torch
 from tweetsent.calibration import apply_thresholds, fit_temperature, fit_thresholds, holdout_split, softmax
 from tweetsent.config import RunConfig, config_from_dict, resolve_config
 from tweetsent.errors import EmbeddingError, ModelError
-from tweetsent.inputs import Featurizer, Inputs, build_featurizer
+from tweetsent.inputs import Inputs, build_featurizer
 from tweetsent.network import FeedForward
 from tweetsent.training import (Callback, EarlyStopping, HoldoutLoss, TimeBudget, class_weights, make_criterion,
                                 predict_scores, train_network)

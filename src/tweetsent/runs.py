@@ -15,7 +15,6 @@ exists is a finished run.
 from __future__ import annotations
 
 import csv
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
