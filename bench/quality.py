@@ -129,11 +129,11 @@ def fasttext_peer(tr, va, seeds) -> list[dict]:
             fit = time.perf_counter() - started
 
             def proba(texts):
-                # fastText 0.9.2's predict() breaks on numpy 2; its C++ binding gives (labels, probs) per line.
-                labels, probs = model.f.multilinePredict(texts, 3, 0.0, "strict")
+                # fastText 0.9.2's predict() breaks on numpy 2 and its multilinePredict repeats the top
+                # probability; the per-line binding returns correct (probability, label) pairs.
                 out = np.zeros((len(texts), 3))
-                for i, (ls, ps) in enumerate(zip(labels, probs)):
-                    for label, p in zip(ls, ps):
+                for i, text in enumerate(texts):
+                    for p, label in model.f.predict(text, 3, 0.0, "strict"):
                         out[i, int(label.replace("__label__", ""))] = p
                 return out
 
@@ -179,7 +179,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "vaccine")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--finetune-budget", type=float, default=660.0, help="seconds of MiniLM fine-tuning; 0 skips it")
-    parser.add_argument("--only", default="", help="comma-separated model numbers to run, or 'finetune'")
+    parser.add_argument("--only", default="", help="comma-separated model numbers to run, 'finetune' or 'fasttext'")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "quality.json")
     args = parser.parse_args()
     from tweetsent.data import read_dataset
@@ -190,6 +190,8 @@ def main() -> None:
     rows = []
     if args.only == "finetune":
         rows += finetune_and_ensemble(train, val, args.finetune_budget)
+    if args.only == "fasttext":
+        rows.append(_summary("peer: fastText, word bigrams, 25 epochs", fasttext_peer(tr, va, seeds)))
     chosen = {int(x) for x in args.only.split(",") if x.isdigit()} or ({-1} if args.only else set())
     for i, (name, preset, overrides, multi) in enumerate(MODELS):
         if chosen and i not in chosen:
