@@ -93,7 +93,7 @@ def test_shaped_hidden_and_dropout_build_per_layer_values():
         "model.activation": "prelu", "model.dropout.first": 0.3, "model.dropout.decay": 0.1,
         "model.batch_norm": False, "train.optimizer": "radam", "train.lr": 2e-4, "train.weight_decay": 0.0,
         "train.batch_size": 64, "train.patience": 5, "train.loss": "cross_entropy", "train.class_weight": "none",
-        "features.input": "embeddings", "features.tokenizer": "tweet", "features.punctuation": False,
+        "features.input": "embeddings", "features.pooling": "mean", "features.tokenizer": "tweet", "features.punctuation": False,
         "features.word_ngrams": "[1, 2]", "features.char_ngrams": "[0, 0]", "features.tfidf": False,
         "features.n_features": 16384,
     })  # fmt: skip
