@@ -27,12 +27,15 @@ def _plt():
     return plt
 
 
+def _epoch_axes(histories):
+    """(figure, axes, {name: history}) for per-epoch curves of one run or several."""
+    fig, ax = _plt().subplots(figsize=(6.4, 4.0), layout="constrained")
+    return fig, ax, (histories if isinstance(histories, Mapping) else {"": histories})
+
+
 def loss_curves(histories: Mapping[str, Sequence[dict]] | Sequence[dict]):
     """Training vs validation loss per epoch, one colour per run (solid: train, dashed: val)."""
-    plt = _plt()
-    if not isinstance(histories, Mapping):
-        histories = {"": histories}
-    fig, ax = plt.subplots(figsize=(6.4, 4.0), layout="constrained")
+    fig, ax, histories = _epoch_axes(histories)
     for i, (name, hist) in enumerate(histories.items()):
         colour = f"C{i}"
         epochs = [r["epoch"] for r in hist]
@@ -50,10 +53,7 @@ def loss_curves(histories: Mapping[str, Sequence[dict]] | Sequence[dict]):
 
 def f1_curves(histories: Mapping[str, Sequence[dict]] | Sequence[dict]):
     """Validation macro and weighted F1 per epoch."""
-    plt = _plt()
-    if not isinstance(histories, Mapping):
-        histories = {"": histories}
-    fig, ax = plt.subplots(figsize=(6.4, 4.0), layout="constrained")
+    fig, ax, histories = _epoch_axes(histories)
     for i, (name, hist) in enumerate(histories.items()):
         if not hist or "val_f1_macro" not in hist[0]:
             continue
