@@ -157,7 +157,7 @@ def connect(url: str) -> tuple[sa.Engine, str]:
         # SQLAlchemy emits BEGIN itself (below), so pysqlite must not.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _set_wal(cursor)
         # NORMAL is durable across process crashes in WAL mode; only a power cut can lose the last commit.
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -170,6 +170,24 @@ def connect(url: str) -> tuple[sa.Engine, str]:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("tweetsent_write") else "BEGIN")
 
     return engine, path or url
+
+
+def _set_wal(cursor, attempts: int = 60) -> None:
+    """Switch a SQLite file to WAL, waiting out other processes that hold it at that moment.
+
+    Changing the journal mode needs the file to itself, and SQLite answers "database is locked"
+    at once rather than through the busy timeout when two processes open a new log together.
+    """
+    import sqlite3
+
+    for attempt in range(attempts):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if not _is_locked(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (1 + random.random()))
 
 
 def _pg_driver(where: str) -> str:
@@ -214,26 +232,37 @@ def migrate(engine: sa.Engine, where: str) -> int:
         For a log written by a newer tweetsent, a file that is not a database, or a database
         that cannot be reached.
     """
-    with db_errors(where):
-        with engine.connect() as conn:
-            found = _version(conn, where)
-        if found > SCHEMA_VERSION:
-            raise DataError(
-                f"{where}: run log schema version {found} is newer than this tweetsent understands "
-                f"({SCHEMA_VERSION}); upgrade tweetsent (pip install -U tweetsent) or use another log"
-            )
-        for step in range(found + 1, SCHEMA_VERSION + 1):
+    found = _read_version(engine, where)
+    if found > SCHEMA_VERSION:
+        raise DataError(
+            f"{where}: run log schema version {found} is newer than this tweetsent understands "
+            f"({SCHEMA_VERSION}); upgrade tweetsent (pip install -U tweetsent) or use another log"
+        )
+    for step in range(found + 1, SCHEMA_VERSION + 1):
 
-            def run_step(conn, step=step):
-                _lock(conn)
-                # Another process may have run this step while we waited for the lock.
-                if _version(conn, where) >= step:
-                    return
-                _STEPS[step](conn)
-                conn.execute(_meta.update().where(_meta.c.key == "schema_version").values(value=str(step)))
+        def run_step(conn, step=step):
+            _lock(conn)
+            # Another process may have run this step while we waited for the lock.
+            if _version(conn, where) >= step:
+                return
+            _STEPS[step](conn)
+            conn.execute(_meta.update().where(_meta.c.key == "schema_version").values(value=str(step)))
 
-            write(engine, where, run_step)
+        write(engine, where, run_step)
     return found
+
+
+def _read_version(engine: sa.Engine, where: str, attempts: int = 8) -> int:
+    """The log's schema version, retrying while another process holds a new log's lock."""
+    for attempt in range(attempts):
+        try:
+            with db_errors(where), engine.connect() as conn:
+                return _version(conn, where)
+        except DataError as exc:
+            if not _is_locked(exc.__cause__) or attempt == attempts - 1:
+                raise
+        time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
+    raise AssertionError("unreachable")
 
 
 def _is_locked(exc: BaseException) -> bool:
@@ -258,7 +287,7 @@ def db_errors(where: str):
         raise DataError(f"{where}: the run log refused a write ({reason})") from exc
 
 
-def write(engine: sa.Engine, where: str, fn: Callable, attempts: int = 8):
+def write(engine: sa.Engine, where: str, fn: Callable, attempts: int = 20):
     """Run ``fn(conn)`` in one write transaction, retrying while SQLite reports a lock.
 
     Returns
