@@ -23,7 +23,7 @@ from torch import nn
 from tweetsent.config import TrainConfig
 
 __all__ = ["Callback", "EarlyStopping", "TimeBudget", "HoldoutLoss", "TrainingInterrupted", "train_network", "predict_scores", "epoch_scores",
-           "make_criterion", "make_optimizer", "class_weights"]
+           "make_criterion", "SignalCatcher", "make_optimizer", "class_weights"]
 
 
 class TrainingInterrupted(Exception):
@@ -169,27 +169,40 @@ def predict_scores(model: nn.Module, X: torch.Tensor, batch_size: int = 65536) -
     return out
 
 
-class _StopFlag:
-    """Turns SIGINT/SIGTERM into a flag the loop checks after each batch (main thread only)."""
+class SignalCatcher:
+    """Catches SIGINT/SIGTERM while active (main thread only) and restores the old handlers.
+
+    Subclasses say what a signal means in `_handle`.
+    """
 
     def __init__(self) -> None:
-        self.signal_name: str | None = None
         self._previous: dict = {}
 
-    def __enter__(self) -> "_StopFlag":
+    def __enter__(self):
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._previous[sig] = signal.signal(sig, self._handle)
         return self
 
     def _handle(self, signum, frame) -> None:
-        if self.signal_name is not None:  # a second Ctrl-C: stop now
-            raise KeyboardInterrupt
-        self.signal_name = signal.Signals(signum).name
+        raise NotImplementedError
 
     def __exit__(self, *exc) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+
+
+class _StopFlag(SignalCatcher):
+    """Turns SIGINT/SIGTERM into a flag the loop checks after each batch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.signal_name: str | None = None
+
+    def _handle(self, signum, frame) -> None:
+        if self.signal_name is not None:  # a second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        self.signal_name = signal.Signals(signum).name
 
 
 def train_network(model: nn.Module, X: torch.Tensor, y: torch.Tensor, X_val: torch.Tensor | None,

@@ -19,7 +19,7 @@ import numpy as np
 
 from tweetsent.config import RunConfig
 from tweetsent.errors import ConfigError, DataError, TweetsentError
-from tweetsent.training import Callback
+from tweetsent.training import Callback, SignalCatcher
 from tweetsent.tune_space import SearchSpace
 
 __all__ = ["inner_splits", "run_trial", "SignalStop", "TuneInterrupted"]
@@ -60,30 +60,20 @@ def inner_splits(labels: np.ndarray, val_fraction: float = 0.15, cv: int | None 
 # -- one trial ----------------------------------------------------------------------------------
 
 
-class SignalStop:
+class SignalStop(SignalCatcher):
     """Ctrl-C once: finish the trial that is running, then stop. Twice: abort that trial too."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.requested = False
         self.aborted = False
         self.signal_name = "SIGINT"
-        self._previous: dict = {}
-
-    def __enter__(self) -> "SignalStop":
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handle)
-        return self
 
     def _handle(self, signum, frame) -> None:
         self.signal_name = signal.Signals(signum).name
         if self.requested:
             self.aborted = True
         self.requested = True
-
-    def __exit__(self, *exc) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
 
 
 class _Aborted(Exception):
