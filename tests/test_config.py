@@ -17,6 +17,20 @@ def test_presets_ship_with_the_studys_settings():
     assert (tanh.train.optimizer, tanh.train.lr, tanh.train.batch_size) == ("adam", 9e-4, 400)
 
 
+def test_every_shipped_preset_resolves_and_says_what_it_is():
+    from tweetsent.config import member_configs, preset_summary
+
+    for name in preset_names():
+        cfg = resolve_config(name, seed=3)
+        assert cfg.name == name and len(preset_summary(name)) > 20, name
+    best = resolve_config("best", seed=3)
+    assert best.model.kind == "ensemble"
+    members = member_configs(best)
+    assert [m.name for m in members] == ["minilm-finetune", "tfidf-softmax"]
+    assert [m.model.kind for m in members] == ["finetune", "softmax"] and {m.train.seed for m in members} == {3}
+    assert members[0].train.time_budget == 720 and members[0].finetune.precision == "auto"
+
+
 def test_overrides_are_toml_values_and_seed_shorthand():
     cfg = resolve_config("seed-prelu", ["train.lr=1e-3", "model.hidden=[64, 32]", "model.dropout=0.1",
                                         "train.optimizer=sgd", "model.batch_norm=true"], seed=7)

@@ -95,3 +95,65 @@ def test_bad_weights(two_runs, tmp_path, args, message):
     a, b = two_runs
     result = runner.invoke(_ensemble_app(), ["ensemble", str(a), str(b), "--out", str(tmp_path / "y"), *args])
     assert result.exit_code == 2 and message in result.output
+
+
+def _member_files(tmp_path, glove_file) -> tuple[str, str]:
+    a, b = tmp_path / "net.toml", tmp_path / "soft.toml"
+    a.write_text(f'[features]\nembeddings = "{glove_file}"\n[model]\nhidden = [16, 8]\n'
+                 f'[train]\nepochs = 20\nbatch_size = 8\nlr = 0.01\n', encoding="utf-8")
+    b.write_text('[features]\ninput = "ngrams"\n[model]\nkind = "softmax"\n[train]\nepochs = 20\nbatch_size = 8\n'
+                 'lr = 0.01\nthresholds = "tuned"\nholdout = 0.3\n', encoding="utf-8")
+    return str(a), str(b)
+
+
+def test_an_ensemble_config_trains_its_members_and_averages_them(corpus, glove_file, tmp_path):
+    from tweetsent.training import Callback
+
+    net, soft = _member_files(tmp_path, glove_file)
+    ens_file = tmp_path / "ens.toml"
+    ens_file.write_text(f'[model]\nkind = "ensemble"\n[ensemble]\nmembers = ["{net}", "{soft}"]\nweights = [3, 1]\n',
+                        encoding="utf-8")
+
+    class Seen(Callback):
+        records: list = []
+
+        def on_epoch_end(self, record, model):
+            self.records.append(record)
+
+    cfg = resolve_config(str(ens_file), seed=4)
+    result = train_run(cfg, *corpus, out=tmp_path / "run", figures=False, callbacks=[Seen()])
+    members = sorted((result.run_dir / "model" / "members").iterdir())
+    assert [m.name for m in members] == ["0-net", "1-soft"]
+    assert len(json.loads((members[1] / "history.json").read_text())) == 20  # each member keeps its epochs
+
+    # each member is what its own config trains (with the ensemble's seed), and the mean is weighted
+    val = pd.read_csv(corpus[1]).tweet.tolist()
+    train = pd.read_csv(corpus[0])
+    alone = [TweetClassifier(resolve_config(spec, seed=4)).fit(train.tweet.tolist(), train.label.to_numpy())
+             for spec in (net, soft)]
+    expected = 0.75 * alone[0].predict_proba(val) + 0.25 * alone[1].predict_proba(val)
+    loaded = TweetClassifier.load(result.run_dir)
+    np.testing.assert_allclose(loaded.predict_proba(val), expected, atol=1e-5)
+    assert loaded.config_.model.kind == "ensemble" and loaded.config_.ensemble.members == [net, soft]
+    assert loaded.decision()["members"][1]["applied"]  # the softmax member keeps its tuned thresholds
+
+    # callbacks see one run: epochs numbered on across members, each record naming its member
+    epochs = [r["epoch"] for r in Seen.records]
+    assert epochs == list(range(1, 41))
+    assert {r["member"] for r in Seen.records[:20]} == {"net"} and Seen.records[20]["member_epoch"] == 1
+    assert json.loads((result.run_dir / "metrics.json").read_text())["accuracy"] == pytest.approx(
+        float((loaded.predict(val) == pd.read_csv(corpus[1]).label.to_numpy()).mean()))
+
+
+@pytest.mark.parametrize("members, message", [
+    ('["seed-prelu"]', "needs two or more"),
+    ('["seed-prelu", "no-such-preset"]', "ensemble.members: unknown preset 'no-such-preset'"),
+])
+def test_ensemble_config_errors_name_the_key(corpus, tmp_path, members, message):
+    ens_file = tmp_path / "ens.toml"
+    ens_file.write_text(f'[model]\nkind = "ensemble"\n[ensemble]\nmembers = {members}\n', encoding="utf-8")
+    result = runner.invoke(app, ["train", "--config", str(ens_file), "--train", str(corpus[0]), "--no-log",
+                                 "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2
+    assert message in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "run").exists()

@@ -82,3 +82,36 @@ def test_finetune_with_calibration_and_thresholds(offline, corpus, tmp_path):
     clf.save(tmp_path / "m")
     back = TweetClassifier.load(tmp_path / "m")
     assert back.temperature_ == clf.temperature_ and back.thresholds_ == clf.thresholds_
+
+
+def test_learning_rate_decays_to_zero_by_the_end_of_the_time_budget(monkeypatch):
+    from tweetsent import finetune
+    from tweetsent.training import TimeBudget
+
+    budget = TimeBudget(100.0)
+    monkeypatch.setattr(budget, "elapsed", lambda: 50.0)
+    # warm-up by steps, then whichever is further along: steps (of 1,000) or the budget's time
+    assert finetune._lr_factor(4, 10, 1000, budget) == 0.5
+    assert finetune._lr_factor(10, 10, 1010, budget) == 0.5          # half the time gone, no steps yet
+    assert finetune._lr_factor(760, 10, 1010, budget) == 0.25        # three quarters of the steps done
+    monkeypatch.setattr(budget, "elapsed", lambda: 120.0)
+    assert finetune._lr_factor(20, 10, 1010, budget) == 0.0          # budget spent: cooled down
+    assert finetune._lr_factor(510, 10, 1010, None) == 0.5           # no budget: steps alone
+
+
+def test_bf16_finetune_trains_predicts_and_reloads(offline, corpus, tmp_path):
+    from tweetsent.classifier import TweetClassifier
+    from tweetsent.errors import ConfigError
+
+    train, val = pd.read_csv(corpus[0]), pd.read_csv(corpus[1])
+    clf = TweetClassifier(resolve_config(None, [*TINY, "finetune.precision=bf16"])).fit(
+        train.tweet.tolist(), train.label.to_numpy(), val.tweet.tolist(), val.label.to_numpy())
+    assert np.isfinite(clf.history_[0]["train_loss"]) and np.isfinite(clf.history_[0]["val_loss"])
+    proba = clf.predict_proba(val.tweet.tolist())
+    assert proba.dtype == np.float32 and proba.shape == (12, 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+    clf.save(tmp_path / "model")
+    np.testing.assert_allclose(TweetClassifier.load(tmp_path / "model").predict_proba(val.tweet.tolist()), proba,
+                               atol=1e-6)
+    with pytest.raises(ConfigError, match="finetune.precision"):
+        resolve_config(None, [*TINY, "finetune.precision=fp16"])

@@ -5,7 +5,8 @@
     clf.save("model/"); clf = TweetClassifier.load("model/")
 
 ``model.kind`` picks what maps tweets to scores: a feed-forward network over the configured
-features ("network", "softmax") or MiniLM fine-tuned end to end ("finetune", `tweetsent.finetune`).
+features ("network", "softmax"), MiniLM fine-tuned end to end ("finetune", `tweetsent.finetune`),
+or several member configs trained one after the other, their probabilities averaged ("ensemble").
 With ``train.calibration`` / ``train.thresholds`` a stratified share of the training tweets
 (``train.holdout``) is held out, and a temperature and per-class weights are fitted on it
 (`tweetsent.calibration`); `predict_proba` applies both.
@@ -85,6 +86,8 @@ class TweetClassifier:
         cfg = self.config_ = self._resolved()
         labels = np.asarray(labels)
         self.classes_ = [v.item() if hasattr(v, "item") else v for v in np.unique(labels)]
+        if cfg.model.kind == "ensemble":
+            return self._fit_ensemble(texts, labels, val_texts, val_labels, callbacks)
         torch.manual_seed(cfg.train.seed)
         np.random.seed(cfg.train.seed)
         if cfg.train.threads > 0:
@@ -130,17 +133,39 @@ class TweetClassifier:
         self.best_epoch_ = stopping[-1].best_epoch if stopping else len(self.history_)
 
     def _fit_finetune(self, texts, y, val_texts, y_val, hold_texts, hold_y, callbacks: list) -> None:
-        from tweetsent.finetune import EncoderFeatures, FinetuneModel, encode_ids, predict_logits, train_finetune
+        from tweetsent.finetune import (EncoderFeatures, FinetuneModel, encode_ids, predict_logits, train_finetune,
+                                        use_bf16)
 
         cfg = self.config_
         self.net_, self.tokenizer_ = FinetuneModel.pretrained(len(self.classes_), cfg.finetune.dropout)
         self.featurizer_, self.train_oov_ = EncoderFeatures(cfg.finetune.max_length), None
         hold_ids = encode_ids(self.tokenizer_, hold_texts, cfg.finetune.max_length) if hold_texts is not None else None
-        score = (lambda model: predict_logits(model, self.tokenizer_, None, cfg.finetune.max_length, ids=hold_ids))
+        bf16 = use_bf16(cfg.finetune.precision)
+        score = (lambda model: predict_logits(model, self.tokenizer_, None, cfg.finetune.max_length, ids=hold_ids,
+                                              bf16=bf16))
         stopping = self._stopping(y, val_texts is not None, hold_y, score)
         self.history_ = train_finetune(self.net_, self.tokenizer_, texts, y, val_texts, y_val, cfg.finetune, cfg.train,
                                        [*stopping, *callbacks])
         self.best_epoch_ = stopping[-1].best_epoch if stopping else len(self.history_)
+
+    def _fit_ensemble(self, texts, labels, val_texts, val_labels, callbacks: Sequence[Callback]) -> "TweetClassifier":
+        """Fit every member config on the same tweets, one after the other; average their probabilities.
+
+        Callbacks see the members' epochs numbered on from the previous member's last, with the
+        member's name in the record (progress, the run log)."""
+        from tweetsent.config import member_configs
+        from tweetsent.ensemble import EnsembleClassifier
+
+        members, offset = [], 0
+        for member_cfg in member_configs(self.config_):
+            renumbered = [_Renumbered(cb, offset, member_cfg.name) for cb in callbacks]
+            members.append(TweetClassifier(member_cfg).fit(texts, labels, val_texts, val_labels, renumbered))
+            offset += len(members[-1].history_)
+        self.ensemble_ = EnsembleClassifier(members, self.config_.ensemble.weights or None)
+        self.ensemble_.config_ = self.config_
+        self.featurizer_ = self.ensemble_.featurizer_
+        self.history_, self.best_epoch_, self.train_oov_ = [], None, None
+        return self
 
     def _fit_decision(self, hold_texts, hold_y) -> None:
         """Temperature and per-class thresholds on the held-out training tweets (None when off)."""
@@ -164,12 +189,13 @@ class TweetClassifier:
     def _logits(self, texts: Sequence[str]) -> torch.Tensor:
         """Raw scores, (n, n_classes), before temperature and thresholds."""
         if self.config_.model.kind == "finetune":
-            from tweetsent.finetune import predict_logits
+            from tweetsent.finetune import predict_logits, use_bf16
 
+            ft = self.config_.finetune
             threads = torch.get_num_threads()
-            torch.set_num_threads(self.config_.finetune.threads or os.cpu_count() or 1)
+            torch.set_num_threads(ft.threads or os.cpu_count() or 1)
             try:
-                return predict_logits(self.net_, self.tokenizer_, texts, self.config_.finetune.max_length)
+                return predict_logits(self.net_, self.tokenizer_, texts, ft.max_length, bf16=use_bf16(ft.precision))
             finally:
                 torch.set_num_threads(threads)
         return predict_scores(self.net_, self._features(texts))
@@ -183,6 +209,8 @@ class TweetClassifier:
         """
         if not len(texts):
             return np.zeros((0, len(self.classes_)), np.float32)
+        if self.config_.model.kind == "ensemble":
+            return self.ensemble_.predict_proba(texts)
         scores = self._logits(texts)
         proba = torch.softmax(scores / (getattr(self, "temperature_", None) or 1.0), dim=1).numpy()
         weights = getattr(self, "thresholds_", None)
@@ -194,6 +222,8 @@ class TweetClassifier:
         ``{"applied": bool, "weights": {class: weight} | None, "temperature": float | None,
         "fitted_on": str | None}``
         """
+        if self.config_.model.kind == "ensemble":
+            return self.ensemble_.decision()
         t = self.config_.train
         weights = getattr(self, "thresholds_", None)
         n = getattr(self, "holdout_n_", 0)
@@ -225,6 +255,14 @@ class TweetClassifier:
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
+        if self.config_.model.kind == "ensemble":
+            # each member (and its epochs) in members/<i>-<name>/, then model.json naming them (relative paths)
+            paths = []
+            for i, member in enumerate(self.ensemble_.members):
+                paths.append(member.save(folder / "members" / f"{i}-{member.config_.name or 'member'}"))
+                atomic_write_json(paths[-1] / "history.json", member.history_)
+            self.ensemble_.paths = paths
+            return self.ensemble_.save(folder)
         with atomic_path(folder / "model.safetensors") as tmp:
             tensors = {**self.net_.state_dict(), **{f"features.{k}": v for k, v in self.featurizer_.state().items()}}
             save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp))
@@ -306,6 +344,26 @@ class TweetClassifier:
                              f"({str(exc).splitlines()[0]}); retrain or restore the run") from exc
         self.net_.eval()
         return self
+
+
+class _Renumbered(Callback):
+    """A callback seen through one ensemble member: epochs numbered on from ``offset``, ``member`` named."""
+
+    def __init__(self, inner: Callback, offset: int, member: str) -> None:
+        self.inner, self.offset, self.member = inner, offset, member
+
+    def on_train_begin(self, epochs: int, batches_per_epoch: int) -> None:
+        self.inner.on_train_begin(epochs, batches_per_epoch)
+
+    def on_batch_end(self, epoch: int, batch: int) -> None:
+        self.inner.on_batch_end(epoch, batch)
+
+    def on_epoch_end(self, record: dict, model) -> bool:
+        return self.inner.on_epoch_end({**record, "epoch": record["epoch"] + self.offset, "member": self.member,
+                                        "member_epoch": record["epoch"]}, model)
+
+    def on_train_end(self, history: list[dict], model) -> None:
+        self.inner.on_train_end(history, model)
 
 
 def _take(texts, rows: np.ndarray):

@@ -276,11 +276,13 @@ def reproduce_study(
 @friendly
 def presets(name: Annotated[Optional[str], typer.Argument(help="Show this preset resolved.")] = None) -> None:
     """List the shipped presets, or print one resolved as TOML."""
-    from tweetsent.config import preset_names, resolve_config
+    from tweetsent.config import preset_names, preset_summary, resolve_config
 
     if name is None:
-        for preset in preset_names():
-            typer.echo(preset)
+        names = preset_names()
+        width = max(map(len, names))
+        for preset in names:
+            typer.echo(f"{preset:<{width}}  {preset_summary(preset)}")
     else:
         typer.echo(resolve_config(name).to_toml())
 

@@ -7,7 +7,8 @@
 The saved ``model.json`` has ``format = "tweetsent-model"``, ``model_kind = "ensemble"``,
 ``members`` (paths relative to the folder holding that model.json, or absolute), ``weights``
 and ``classes``. Members keep their own temperature and thresholds; members whose classes
-differ are refused.
+differ are refused. A config with ``model.kind = "ensemble"`` trains its members and saves them
+beside its ``model.json`` (``members/<i>-<name>/``): `TweetClassifier` does that.
 """
 
 from __future__ import annotations
@@ -92,6 +93,11 @@ class EnsembleClassifier:
             raise ModelError(f"{folder / 'model.json'}: an ensemble without members; rebuild it with `tweetsent ensemble`")
         paths = [Path(p) if Path(p).is_absolute() else folder / p for p in members]
         ens = cls.from_runs(paths, meta.get("weights"))
+        saved = meta.get("config") or {}
+        if saved.get("model", {}).get("kind") == "ensemble":  # trained as one (model.kind = "ensemble")
+            from tweetsent.config import config_from_dict
+
+            ens.config_ = config_from_dict(saved, str(folder / "model.json"))
         if meta.get("classes") is not None and list(meta["classes"]) != ens.classes_:
             raise ModelError(f"{folder / 'model.json'}: records classes {meta['classes']} but its members predict "
                              f"{ens.classes_}; a member run was replaced")

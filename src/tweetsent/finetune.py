@@ -26,7 +26,7 @@ from tweetsent.config import FinetuneConfig, TrainConfig
 from tweetsent.minilm import length_batches, load_minilm, mean_pool
 from tweetsent.training import Callback, TimeBudget, _StopFlag, TrainingInterrupted, class_weights, epoch_scores
 
-__all__ = ["FinetuneModel", "EncoderFeatures", "train_finetune", "predict_logits", "encode_ids"]
+__all__ = ["FinetuneModel", "EncoderFeatures", "train_finetune", "predict_logits", "encode_ids", "use_bf16"]
 
 
 class FinetuneModel(nn.Module):
@@ -49,6 +49,16 @@ class FinetuneModel(nn.Module):
         return self.head(self.dropout(mean_pool(hidden, attention_mask)))  # (b, n_classes)
 
 
+def use_bf16(precision: str) -> bool:
+    """Whether ``finetune.precision`` means bfloat16 autocast on this CPU."""
+    if precision == "auto":
+        try:
+            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):
+            return False
+    return precision == "bf16"
+
+
 def encode_ids(tokenizer, texts: Sequence[str], max_length: int) -> list[list[int]]:
     """Wordpiece ids of each tweet, with [CLS]/[SEP], truncated; padding happens per batch."""
     if hasattr(texts, "to_pylist"):
@@ -68,21 +78,25 @@ def _pad(ids: list[list[int]], rows, pad_id: int) -> tuple[torch.Tensor, torch.T
 
 
 @torch.no_grad()
-def _logits(model: FinetuneModel, ids: list[list[int]], pad_id: int, batch_size: int = 128) -> torch.Tensor:
+def _logits(model: FinetuneModel, ids: list[list[int]], pad_id: int, batch_size: int = 128,
+            bf16: bool = False) -> torch.Tensor:
     was_training = model.training
     model.eval()
     out = torch.zeros((len(ids), model.head.out_features))
     for rows in length_batches(np.array([len(x) for x in ids]), batch_size):
-        out[torch.from_numpy(rows)] = model(*_pad(ids, rows, pad_id))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            scores = model(*_pad(ids, rows, pad_id))
+        out[torch.from_numpy(rows)] = scores.float()
     model.train(was_training)
     return out
 
 
 def predict_logits(model: FinetuneModel, tokenizer, texts: Sequence[str] | None, max_length: int,
-                   batch_size: int = 128, ids: list[list[int]] | None = None) -> torch.Tensor:
-    """Raw scores in eval mode, (n, n_classes), tweets batched by length (``ids``: already encoded)."""
+                   batch_size: int = 128, ids: list[list[int]] | None = None, bf16: bool = False) -> torch.Tensor:
+    """Raw scores in eval mode, (n, n_classes), tweets batched by length (``ids``: already encoded;
+    ``bf16``: bfloat16 autocast, as the model was trained)."""
     ids = encode_ids(tokenizer, texts, max_length) if ids is None else ids
-    return _logits(model, ids, tokenizer.pad_token_id, batch_size)
+    return _logits(model, ids, tokenizer.pad_token_id, batch_size, bf16)
 
 
 class EncoderFeatures:
@@ -116,6 +130,17 @@ def _epoch_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generato
     if shuffle:
         batches = [batches[i] for i in rng.permutation(len(batches))]
     return batches
+
+
+def _lr_factor(step: int, warmup: int, total: int, budget: TimeBudget | None) -> float:
+    """Linear warm-up over ``warmup`` steps, then linear decay to zero at the last step or, with a
+    time budget, when the budget runs out, whichever comes first (a cut run still ends cooled down)."""
+    if step < warmup:
+        return (step + 1) / max(1, warmup)
+    done = (step - warmup) / max(1, total - warmup)
+    if budget is not None and budget.seconds > 0:
+        done = max(done, budget.elapsed() / budget.seconds)
+    return max(0.0, 1.0 - done)
 
 
 def train_finetune(model: FinetuneModel, tokenizer, texts: Sequence[str], y: torch.Tensor,
@@ -169,9 +194,9 @@ def _train(model, tokenizer, texts, y, val_texts, y_val, ft, train, callbacks) -
     steps_per_epoch = -(-len(ids) // ft.batch_size)
     total = max(1, steps_per_epoch * ft.epochs)
     warmup = int(ft.warmup * total)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: (s + 1) / max(1, warmup) if s < warmup else max(0.0, (total - s) / max(1, total - warmup)))
     budget = next((cb for cb in callbacks if isinstance(cb, TimeBudget)), None)
+    bf16 = use_bf16(ft.precision)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_factor(s, warmup, total, budget))
     rng = np.random.default_rng(train.seed)
     history: list[dict] = []
     for cb in callbacks:
@@ -184,7 +209,9 @@ def _train(model, tokenizer, texts, y, val_texts, y_val, ft, train, callbacks) -
             for b, rows in enumerate(_epoch_batches(lengths, ft.batch_size, rng, train.shuffle)):
                 # forward, loss, backward, clip, step, schedule
                 input_ids, mask = _pad(ids, rows, pad_id)
-                loss = criterion(model(input_ids, mask), y[torch.from_numpy(rows)])
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                    scores = model(input_ids, mask)
+                loss = criterion(scores.float(), y[torch.from_numpy(rows)])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -201,12 +228,14 @@ def _train(model, tokenizer, texts, y, val_texts, y_val, ft, train, callbacks) -
             record = {"epoch": epoch, "train_loss": total_loss / max(seen, 1)}
             if val_ids is not None and len(val_ids):
                 # evaluate: same criterion in eval mode, plus the scores people watch
-                scores = _logits(model, val_ids, pad_id)
+                scores = _logits(model, val_ids, pad_id, bf16=bf16)
                 record["val_loss"] = float(criterion(scores, y_val))
                 record.update(epoch_scores(y_val.numpy(), scores.argmax(dim=1).numpy(), n_classes))
             record["seconds"] = time.perf_counter() - started
             history.append(record)
-            if any([cb.on_epoch_end(record, model) for cb in callbacks]):
+            # the budget cuts mid-epoch (above) rather than skip an epoch that would not fit whole
+            stops = [cb.on_epoch_end(record, model) for cb in callbacks]
+            if any(s for cb, s in zip(callbacks, stops) if cb is not budget) or (budget and budget.exhausted()):
                 break
     for cb in callbacks:
         cb.on_train_end(history, model)

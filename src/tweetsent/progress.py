@@ -49,7 +49,8 @@ class EpochProgress(Callback):
             self._progress.advance(self._task)
 
     def on_epoch_end(self, record: dict, model) -> None:
-        line = f"epoch {record['epoch']}/{self.epochs}  {_summary(record)}"
+        member = f"{record['member']}: " if "member" in record else ""  # an ensemble member's own epochs
+        line = f"{member}epoch {record.get('member_epoch', record['epoch'])}/{self.epochs}  {_summary(record)}"
         if self._progress:
             self._progress.update(self._task, info=line)
         else:

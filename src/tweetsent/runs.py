@@ -144,7 +144,7 @@ def train_run(cfg: RunConfig, train_path: str | Path, val_path: str | Path | Non
     if run_dir.exists():
         raise DataError(f"{run_dir}: a run directory is already there; choose another --out or remove it")
     fingerprints = {"train": sha256_file(train_path), "val": sha256_file(val_path) if val else None}
-    if "embeddings" in cfg.features.input and cfg.model.kind != "finetune":
+    if "embeddings" in cfg.features.input and cfg.model.kind not in ("finetune", "ensemble"):
         fingerprints["embeddings"] = load_embeddings(cfg.features.embeddings).fingerprint
     data = {"train": Path(train_path).resolve(), "val": Path(val_path).resolve() if val else None}
     with _Logged(log, kind=kind, config=cfg.to_dict(), data=data, fingerprints=fingerprints, run_dir=run_dir,
