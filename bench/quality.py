@@ -1,6 +1,6 @@
 """Every representation and model tweetsent offers, side by side with fastText and scikit-learn.
 
-    .venv/bin/python bench/quality.py [--data ../shared/data/vaccine] [--seeds 0,1,2] [--finetune-budget 660]
+    .venv/bin/python bench/quality.py [--data ../shared/data/vaccine] [--seeds 0,1,2] [--best-seeds 0,1,2] [--only N,..|best|fasttext]
 
 Trains each model on the vaccine training file and scores it on the validation file: accuracy,
 macro and weighted F1, anti-vax (label 1) F1 as mean and spread over seeds, training time and
@@ -29,23 +29,21 @@ BIN = Path(sys.executable).parent
 sys.path.insert(0, str(REPO / "bench"))
 from bench_core import _machine  # noqa: E402
 
-# Early stopping watches a 10% holdout of the training file (calibration needs it anyway).
-GLOVE_NGRAMS = ["features.input=embeddings+ngrams", "features.n_features=131072", "model.kind=network",
-                "model.hidden=[256]", "model.dropout=0.5", "model.activation=relu", "train.lr=0.001",
-                "train.epochs=12", "train.early_stopping=true", "train.patience=2", "train.calibration=temperature"]
 CHAR_SOFTMAX = ["features.char_ngrams=[2,5]", "features.tfidf=true", "train.class_weight=balanced"]
 MODELS = [
     # name, preset, overrides, seeds?  (False: one run, the model is deterministic or too slow for three)
     ("seed-tanh: network on mean GloVe-50d", "seed-tanh", [], True),
     ("seed-prelu: network on mean GloVe-50d", "seed-prelu", [], True),
     ("network on mean+max GloVe-50d", "seed-tanh", ["features.pooling=mean+max"], True),
-    ("network on SIF-weighted GloVe-50d", "seed-tanh", ["features.pooling=sif"], True),
+    ("network on SIF-weighted GloVe-50d (a = 1e-3, the paper's)", "seed-tanh", ["features.pooling=sif"], True),
+    ("network on SIF-weighted GloVe-50d (a = 1e-2)", "seed-tanh", ["features.pooling=sif", "features.sif_a=0.01"], True),
     ("seed-softmax: softmax on hashed word 1-2-grams", "seed-softmax", [], True),
-    ("softmax on word 1-2 + char 2-5 TF-IDF, balanced", "seed-softmax", CHAR_SOFTMAX, True),
-    ("network on GloVe-50d + hashed word 1-2-grams", "seed-softmax", GLOVE_NGRAMS, True),
+    ("tfidf-softmax: softmax on TF-IDF word 1-2 + char 2-5-grams, balanced, tuned thresholds", "tfidf-softmax", [], True),
+    ("glove-ngrams: network on mean+max GloVe-50d + TF-IDF word 1-3 + char 2-5-grams", "glove-ngrams", [], True),
     ("network on MiniLM sentence embeddings", "seed-tanh", ["features.input=minilm", "model.hidden=[256]",
                                                            "model.dropout=0.2", "train.lr=0.001"], True),
-    ("softmax on MiniLM + word/char TF-IDF n-grams", "seed-softmax", ["features.input=minilm+ngrams", *CHAR_SOFTMAX], True),
+    ("softmax on MiniLM + word/char TF-IDF n-grams, balanced", "seed-softmax",
+     ["features.input=minilm+ngrams", *CHAR_SOFTMAX], True),
 ]
 
 
@@ -146,40 +144,42 @@ def fasttext_peer(tr, va, seeds) -> list[dict]:
     return runs
 
 
-def finetune_and_ensemble(train: Path, val: Path, budget: float) -> list[dict]:
-    """MiniLM fine-tuned within a time budget (one seed), then averaged with the TF-IDF softmax."""
-    out = []
+def best_preset(train: Path, val: Path, seeds: list[int]) -> list[dict]:
+    """`tweetsent train --config best` (in process), then each of its members scored on its own.
+
+    Training time is the whole run (both members, scoring, saving); a member's is its training
+    loop's (the sum of its epochs)."""
+    from tweetsent.classifier import TweetClassifier
+    from tweetsent.config import resolve_config
+    from tweetsent.data import read_dataset
+    from tweetsent.runs import train_run
+
+    va = read_dataset(val)
+    rows: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        runs = {}
-        for name, preset, overrides in (
-                ("finetune", None, ["model.kind=finetune", f"train.time_budget={budget}", "finetune.epochs=3",
-                                    "train.calibration=temperature", "train.thresholds=tuned"]),
-                ("softmax", "seed-softmax", [*CHAR_SOFTMAX, "train.thresholds=tuned"])):
+        for seed in seeds:
             started = time.perf_counter()
-            cmd = [str(BIN / "tweetsent"), "train", "--train", str(train), "--val", str(val), "--out", f"{tmp}/{name}",
-                   "--json", "--quiet", "--no-log", "--no-figures"] + (["--config", preset] if preset else [])
-            cmd += [a for o in overrides for a in ("--set", o)]
-            metrics = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
-            runs[name] = (metrics, time.perf_counter() - started)
-        started = time.perf_counter()
-        subprocess.run([str(BIN / "tweetsent"), "ensemble", f"{tmp}/finetune", f"{tmp}/softmax", "--out", f"{tmp}/ens",
-                        "--val", str(val), "--no-figures"], check=True, capture_output=True)
-        ens = json.loads(Path(f"{tmp}/ens/metrics.json").read_text())
-        for label, (m, seconds) in (("MiniLM fine-tuned end to end (tuned thresholds, temperature)", runs["finetune"]),
-                                    ("ensemble: fine-tuned MiniLM + TF-IDF softmax (tuned thresholds)",
-                                     (ens, runs["finetune"][1] + runs["softmax"][1]))):
-            out.append(_summary(label, [{"accuracy": m["accuracy"], "f1_macro": m["f1_macro"],
-                                         "f1_weighted": m["f1_weighted"], "f1_antivax": m["per_class"]["1"]["f1"],
-                                         "seed": 0, "fit_seconds": seconds, "tweets_per_s": float("nan")}]))
-    return out
+            result = train_run(resolve_config("best", seed=seed), train, val, out=f"{tmp}/best-s{seed}", figures=False)
+            total = time.perf_counter() - started
+            ens = TweetClassifier.load(result.run_dir)
+            for name, model, fit in [*((f"member: {m.config_.name}", m, sum(r["seconds"] for r in m.history_))
+                                       for m in result.classifier.ensemble_.members),
+                                     ("best: ensemble of minilm-finetune and tfidf-softmax", ens, total)]:
+                clock = time.perf_counter()
+                proba = model.predict_proba(va.texts)
+                speed = len(va.texts) / (time.perf_counter() - clock)
+                rows.setdefault(name, []).append({**_scores(va.labels, proba, model.classes_), "seed": seed,
+                                                  "fit_seconds": fit, "tweets_per_s": speed})
+                print(f"    {name} seed {seed}: {rows[name][-1]}", file=sys.stderr, flush=True)
+    return [_summary(name, runs) for name, runs in rows.items()]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "vaccine")
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--finetune-budget", type=float, default=660.0, help="seconds of MiniLM fine-tuning; 0 skips it")
-    parser.add_argument("--only", default="", help="comma-separated model numbers to run, 'finetune' or 'fasttext'")
+    parser.add_argument("--best-seeds", default="0", help="seeds of the `best` preset (about 14 minutes each); '' skips it")
+    parser.add_argument("--only", default="", help="comma-separated model numbers to run, 'best' or 'fasttext'")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "quality.json")
     args = parser.parse_args()
     from tweetsent.data import read_dataset
@@ -188,8 +188,9 @@ def main() -> None:
     train, val = args.data / "vaccine_train_set.csv", args.data / "vaccine_validation_set.csv"
     tr, va = read_dataset(train), read_dataset(val)
     rows = []
-    if args.only == "finetune":
-        rows += finetune_and_ensemble(train, val, args.finetune_budget)
+    best_seeds = [int(s) for s in args.best_seeds.split(",") if s.strip()]
+    if args.only == "best":
+        rows += best_preset(train, val, best_seeds)
     if args.only == "fasttext":
         rows.append(_summary("peer: fastText, word bigrams, 25 epochs", fasttext_peer(tr, va, seeds)))
     chosen = {int(x) for x in args.only.split(",") if x.isdigit()} or ({-1} if args.only else set())
@@ -202,8 +203,8 @@ def main() -> None:
         print("peers", file=sys.stderr, flush=True)
         rows.append(_summary("peer: scikit-learn TF-IDF word 1-2 + char 2-5, logistic regression", sklearn_peer(tr, va)))
         rows.append(_summary("peer: fastText, word bigrams, 25 epochs", fasttext_peer(tr, va, seeds)))
-        if args.finetune_budget > 0:
-            rows += finetune_and_ensemble(train, val, args.finetune_budget)
+        if best_seeds:
+            rows += best_preset(train, val, best_seeds)
     report = {"date": date.today().isoformat(), "machine": _machine(), "command": " ".join(sys.argv), "rows": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
