@@ -75,8 +75,10 @@ def tweetsent_model(preset, overrides, seeds, tr, va) -> list[dict]:
         clf = TweetClassifier(cfg).fit(tr.texts, tr.labels, va.texts, va.labels)
         fit = time.perf_counter() - started
         proba = clf.predict_proba(va.texts)
-        # MiniLM is slow (and caches encodings by content): time it once on altered validation tweets.
-        big = [t + " ." for t in va.texts] if "minilm" in cfg.features.input else va.texts * 20
+        # MiniLM is slow and caches encodings by content: time it once on validation tweets altered
+        # by a token no earlier run used, so the cache cannot answer.
+        nonce = f" {time.time_ns()}"
+        big = [t + nonce for t in va.texts] if "minilm" in cfg.features.input else va.texts * 20
         started = time.perf_counter()
         clf.predict_proba(big)
         runs.append({**_scores(va.labels, proba, clf.classes_), "seed": seed, "fit_seconds": fit,

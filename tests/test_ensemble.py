@@ -145,6 +145,26 @@ def test_an_ensemble_config_trains_its_members_and_averages_them(corpus, glove_f
         float((loaded.predict(val) == pd.read_csv(corpus[1]).label.to_numpy()).mean()))
 
 
+def test_an_ensemble_run_from_the_command_line_works_with_evaluate_compare_and_report(corpus, glove_file, tmp_path):
+    net, soft = _member_files(tmp_path, glove_file)
+    ens_file = tmp_path / "ens.toml"
+    ens_file.write_text(f'[model]\nkind = "ensemble"\n[ensemble]\nmembers = ["{net}", "{soft}"]\n', encoding="utf-8")
+    train, val = map(str, corpus)
+    trained = runner.invoke(app, ["train", "--config", str(ens_file), "--train", train, "--val", val, "--no-log",
+                                  "--out", str(tmp_path / "ens-run"), "--no-figures"])
+    assert trained.exit_code == 0, trained.output
+    assert "soft: epoch 20/20" in trained.output  # progress names the member
+    single = runner.invoke(app, ["train", "--config", soft, "--train", train, "--val", val, "--no-log",
+                                 "--out", str(tmp_path / "soft-run"), "--no-figures"])
+    assert single.exit_code == 0, single.output
+    for args in (["evaluate", str(tmp_path / "ens-run"), "--data", val, "--no-log"],
+                 ["compare", str(tmp_path / "ens-run"), str(tmp_path / "soft-run")],
+                 ["report", str(tmp_path / "ens-run"), str(tmp_path / "soft-run"), "--out", str(tmp_path / "r.html")]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, (args[0], result.output)
+    assert "ens-run" in (tmp_path / "r.html").read_text(encoding="utf-8")
+
+
 @pytest.mark.parametrize("members, message", [
     ('["seed-prelu"]', "needs two or more"),
     ('["seed-prelu", "no-such-preset"]', "ensemble.members: unknown preset 'no-such-preset'"),

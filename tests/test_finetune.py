@@ -84,19 +84,14 @@ def test_finetune_with_calibration_and_thresholds(offline, corpus, tmp_path):
     assert back.temperature_ == clf.temperature_ and back.thresholds_ == clf.thresholds_
 
 
-def test_learning_rate_decays_to_zero_by_the_end_of_the_time_budget(monkeypatch):
-    from tweetsent import finetune
-    from tweetsent.training import TimeBudget
+def test_a_time_budget_brings_the_decay_forward_only_when_the_steps_would_not_fit():
+    from tweetsent.finetune import _lr_factor, _plan_horizon
 
-    budget = TimeBudget(100.0)
-    monkeypatch.setattr(budget, "elapsed", lambda: 50.0)
-    # warm-up by steps, then whichever is further along: steps (of 1,000) or the budget's time
-    assert finetune._lr_factor(4, 10, 1000, budget) == 0.5
-    assert finetune._lr_factor(10, 10, 1010, budget) == 0.5          # half the time gone, no steps yet
-    assert finetune._lr_factor(760, 10, 1010, budget) == 0.25        # three quarters of the steps done
-    monkeypatch.setattr(budget, "elapsed", lambda: 120.0)
-    assert finetune._lr_factor(20, 10, 1010, budget) == 0.0          # budget spent: cooled down
-    assert finetune._lr_factor(510, 10, 1010, None) == 0.5           # no budget: steps alone
+    assert _lr_factor(4, 10, 1010) == 0.5 and _lr_factor(510, 10, 1010) == 0.5 and _lr_factor(1010, 10, 1010) == 0.0
+    # 50 steps in 10 s (0.2 s a step): 950 more steps need 190 s
+    assert _plan_horizon(1000, 50, 10.0, budget_seconds=300.0) == 1000      # fits: the plain schedule, repeatable
+    assert _plan_horizon(1000, 50, 10.0, budget_seconds=110.0) == 50 + 450  # 0.9 * 100 s left / 0.2 s
+    assert _plan_horizon(1000, 50, 10.0, budget_seconds=5.0) == 51          # already over: cool down now
 
 
 def test_bf16_finetune_trains_predicts_and_reloads(offline, corpus, tmp_path):

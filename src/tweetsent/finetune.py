@@ -7,9 +7,10 @@
 The model only maps wordpieces to scores: mean pooling of the encoder's last hidden states
 (as sentence-transformers), dropout, one linear layer. The loop is the network's, with the
 transformer's habits: AdamW, linear warm-up then linear decay, and batches of tweets of
-similar length (little padding). A time budget ends training before an epoch that would not
-fit, or mid-epoch when the budget runs out. `TweetClassifier` reaches this through
-``model.kind = "finetune"``.
+similar length (little padding). With a time budget the pace of the first 5% of the steps
+decides whether the whole schedule fits; if not, the decay is brought forward so the learning
+rate reaches zero as the budget runs out, and training stops mid-epoch at the budget.
+`TweetClassifier` reaches this through ``model.kind = "finetune"``.
 """
 
 from __future__ import annotations
@@ -132,15 +133,22 @@ def _epoch_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generato
     return batches
 
 
-def _lr_factor(step: int, warmup: int, total: int, budget: TimeBudget | None) -> float:
-    """Linear warm-up over ``warmup`` steps, then linear decay to zero at the last step or, with a
-    time budget, when the budget runs out, whichever comes first (a cut run still ends cooled down)."""
+def _lr_factor(step: int, warmup: int, horizon: int) -> float:
+    """Linear warm-up over ``warmup`` steps, then linear decay to zero at step ``horizon``."""
     if step < warmup:
         return (step + 1) / max(1, warmup)
-    done = (step - warmup) / max(1, total - warmup)
-    if budget is not None and budget.seconds > 0:
-        done = max(done, budget.elapsed() / budget.seconds)
-    return max(0.0, 1.0 - done)
+    return max(0.0, 1.0 - (step - warmup) / max(1, horizon - warmup))
+
+
+def _plan_horizon(total: int, step: int, elapsed: float, budget_seconds: float, margin: float = 0.9) -> int:
+    """The step where the learning rate should reach zero: ``total``, or earlier when the steps
+    left, at the pace so far, would not fit in ``margin`` of the budget's remaining time.
+
+    Planned once, early: a run whose steps fit keeps the plain schedule and repeats exactly;
+    a run the budget will cut still ends cooled down."""
+    pace = elapsed / max(step, 1)
+    fits = step + int(margin * max(budget_seconds - elapsed, 0.0) / max(pace, 1e-9))
+    return max(step + 1, min(total, fits))
 
 
 def train_finetune(model: FinetuneModel, tokenizer, texts: Sequence[str], y: torch.Tensor,
@@ -196,7 +204,10 @@ def _train(model, tokenizer, texts, y, val_texts, y_val, ft, train, callbacks) -
     warmup = int(ft.warmup * total)
     budget = next((cb for cb in callbacks if isinstance(cb, TimeBudget)), None)
     bf16 = use_bf16(ft.precision)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_factor(s, warmup, total, budget))
+    horizon = [total]  # the step where the learning rate reaches zero; a budget may bring it forward
+    plan_at = min(total, max(20, total // 20)) if budget is not None and budget.seconds > 0 else -1
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_factor(s, warmup, horizon[0]))
+    step = 0
     rng = np.random.default_rng(train.seed)
     history: list[dict] = []
     for cb in callbacks:
@@ -217,6 +228,9 @@ def _train(model, tokenizer, texts, y, val_texts, y_val, ft, train, callbacks) -
                 nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 optimizer.step()
                 schedule.step()
+                step += 1
+                if step == plan_at:  # pace known: does the whole schedule fit in the budget?
+                    horizon[0] = _plan_horizon(total, step, budget.elapsed(), budget.seconds)
                 total_loss += loss.item() * len(rows)
                 seen += len(rows)
                 for cb in callbacks:
