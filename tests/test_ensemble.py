@@ -165,6 +165,15 @@ def test_an_ensemble_run_from_the_command_line_works_with_evaluate_compare_and_r
     assert "ens-run" in (tmp_path / "r.html").read_text(encoding="utf-8")
 
 
+def test_member_files_are_found_beside_the_ensemble_file(tmp_path, glove_file, monkeypatch):
+    net, soft = _member_files(tmp_path, glove_file)
+    (tmp_path / "ens.toml").write_text('[model]\nkind = "ensemble"\n[ensemble]\nmembers = ["net.toml", "soft.toml"]\n',
+                                       encoding="utf-8")
+    monkeypatch.chdir(tmp_path.parent)
+    cfg = resolve_config(str(tmp_path / "ens.toml"))
+    assert cfg.ensemble.members == [net, soft]
+
+
 @pytest.mark.parametrize("members, message", [
     ('["seed-prelu"]', "needs two or more"),
     ('["seed-prelu", "no-such-preset"]', "ensemble.members: unknown preset 'no-such-preset'"),

@@ -95,7 +95,7 @@ class TrainConfig:
     early_stopping: bool = False  # stop when validation loss stops falling; the best epoch is restored
     patience: int = 5  # epochs without a new best validation loss before stopping
     threads: int = 1  # torch CPU threads; one is fastest for networks this small, and never oversubscribes
-    time_budget: float = 0.0  # seconds of training at most (0: none); stops before an epoch that would not fit
+    time_budget: float = 0.0  # seconds of training at most (0: none); a network stops before an epoch that would not fit, fine-tuning mid-epoch
     holdout: float = 0.1  # share of the training file held out (stratified, seeded) when calibration or thresholds are on
     calibration: str = "none"  # "temperature": scale the scores by a temperature fitted on the holdout; or "none"
     thresholds: str = "none"  # "tuned": per-class weights on the probabilities maximising holdout macro F1; or "none"
@@ -367,6 +367,10 @@ def resolve_config(preset: str | None = None, overrides: list[str] = (), seed: i
         mapping, name = _read_preset(preset)
         cfg.name = name
         _apply(cfg, mapping, preset)
+        if Path(preset).is_file():  # an ensemble's member files are found beside the file that names them
+            folder = Path(preset).parent
+            cfg.ensemble.members = [str(folder / m) if m.endswith(".toml") and not Path(m).is_absolute()
+                                    and (folder / m).is_file() else m for m in cfg.ensemble.members]
     for item in overrides:
         key, sep, raw = item.partition("=")
         section, dot, field_name = key.strip().partition(".")
