@@ -110,3 +110,13 @@ def test_bf16_finetune_trains_predicts_and_reloads(offline, corpus, tmp_path):
                                atol=1e-6)
     with pytest.raises(ConfigError, match="finetune.precision"):
         resolve_config(None, [*TINY, "finetune.precision=fp16"])
+
+
+def test_a_budget_the_steps_fit_in_leaves_training_repeatable(offline, corpus):
+    from tweetsent.classifier import TweetClassifier
+
+    train, val = pd.read_csv(corpus[0]), pd.read_csv(corpus[1])
+    cfg = resolve_config(None, [*TINY, "finetune.epochs=2", "train.time_budget=600"])
+    runs = [TweetClassifier(cfg).fit(train.tweet.tolist(), train.label.to_numpy()).predict_proba(val.tweet.tolist())
+            for _ in range(2)]
+    np.testing.assert_array_equal(runs[0], runs[1])
