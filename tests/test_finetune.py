@@ -120,3 +120,30 @@ def test_a_budget_the_steps_fit_in_leaves_training_repeatable(offline, corpus):
     runs = [TweetClassifier(cfg).fit(train.tweet.tolist(), train.label.to_numpy()).predict_proba(val.tweet.tolist())
             for _ in range(2)]
     np.testing.assert_array_equal(runs[0], runs[1])
+
+
+def test_normalize_turns_links_into_http_and_decodes_entities():
+    from tweetsent.text import normalize_for_encoder
+
+    assert normalize_for_encoder(["Flu shots &amp; boosters https://t.co/xB9 now", "see www.cdc.gov/flu.",
+                                  "HTTP://T.CO/Q"]) == ["Flu shots & boosters http now", "see http", "http"]
+
+
+def test_a_normalizing_model_reads_every_link_alike_and_keeps_the_setting(offline, corpus, tmp_path):
+    from tweetsent.classifier import TweetClassifier
+    from tweetsent.finetune import encode_ids
+
+    train = pd.read_csv(corpus[0])
+    clf = TweetClassifier(resolve_config(None, [*TINY, "finetune.normalize=true"])).fit(
+        train.tweet.tolist(), train.label.to_numpy())
+    linked, plain = encode_ids(clf.tokenizer_, ["jab https://t.co/aVKA4FYTU3", "jab http"], 64, normalize=False)
+    assert len(linked) > len(plain) + 5  # a t.co link is many wordpieces
+    a, b = encode_ids(clf.tokenizer_, ["jab https://t.co/aVKA4FYTU3", "jab http://bit.ly/x"], 64, normalize=True)
+    assert a == b
+    pair = ["get the jab https://t.co/aVKA4FYTU3", "get the jab http://bit.ly/zz"]
+    proba = clf.predict_proba(pair)
+    np.testing.assert_allclose(proba[0], proba[1], atol=1e-6)  # the model cannot tell the links apart
+    clf.save(tmp_path / "model")
+    back = TweetClassifier.load(tmp_path / "model")
+    assert back.config_.finetune.normalize is True
+    np.testing.assert_allclose(back.predict_proba(pair), proba, atol=1e-6)

@@ -29,7 +29,7 @@ import torch
 
 from tweetsent.calibration import apply_thresholds, fit_temperature, fit_thresholds, holdout_split, softmax
 from tweetsent.config import RunConfig, config_from_dict, resolve_config
-from tweetsent.errors import EmbeddingError, ModelError
+from tweetsent.errors import ConfigError, EmbeddingError, ModelError
 from tweetsent.inputs import Inputs, build_featurizer
 from tweetsent.network import FeedForward
 from tweetsent.training import (Callback, EarlyStopping, HoldoutLoss, TimeBudget, class_weights, make_criterion,
@@ -76,18 +76,24 @@ class TweetClassifier:
         return torch.tensor([lookup[v.item() if hasattr(v, "item") else v] for v in labels], dtype=torch.int64)
 
     def fit(self, texts: Sequence[str], labels, val_texts: Sequence[str] | None = None, val_labels=None,
-            callbacks: Sequence[Callback] = ()) -> "TweetClassifier":
+            callbacks: Sequence[Callback] = (), teacher=None) -> "TweetClassifier":
         """Train on labelled tweets; validation data (optional) is scored after every epoch.
 
         With ``train.calibration`` or ``train.thresholds`` on, ``train.holdout`` of the training
         tweets are held out (stratified, seeded): the temperature, the thresholds and early
         stopping are chosen on them, never on the validation data.
+
+        With ``distill.teacher`` (or ``teacher``: a fitted classifier with the same classes), a
+        network or softmax model learns ``distill.alpha`` x each tweet's label + (1 - alpha) x the
+        teacher's probabilities. A preset or TOML teacher is trained first, on these tweets with
+        the same seed and holdout; its epochs reach ``callbacks`` as member ``teacher``.
         """
         cfg = self.config_ = self._resolved()
         labels = np.asarray(labels)
         self.classes_ = [v.item() if hasattr(v, "item") else v for v in np.unique(labels)]
         if cfg.model.kind == "ensemble":
             return self._fit_ensemble(texts, labels, val_texts, val_labels, callbacks)
+        teacher, callbacks = self._teacher(teacher, texts, labels, val_texts, val_labels, callbacks)
         torch.manual_seed(cfg.train.seed)
         np.random.seed(cfg.train.seed)
         if cfg.train.threads > 0:
@@ -98,6 +104,7 @@ class TweetClassifier:
             fit_rows, hold_rows = holdout_split(y.numpy(), cfg.train.holdout, cfg.train.seed)
             hold_texts, hold_y = _take(texts, hold_rows), y[torch.from_numpy(hold_rows)]
             texts, y = _take(texts, fit_rows), y[torch.from_numpy(fit_rows)]
+        targets = self._soft_targets(teacher, texts, y) if teacher is not None else None
         y_val = self._indices(np.asarray(val_labels)) if val_texts is not None and val_labels is not None else None
         callbacks = list(callbacks)
         if cfg.train.time_budget > 0:
@@ -105,9 +112,47 @@ class TweetClassifier:
         if cfg.model.kind == "finetune":
             self._fit_finetune(texts, y, val_texts if y_val is not None else None, y_val, hold_texts, hold_y, callbacks)
         else:
-            self._fit_network(texts, y, val_texts if y_val is not None else None, y_val, hold_texts, hold_y, callbacks)
+            self._fit_network(texts, y, val_texts if y_val is not None else None, y_val, hold_texts, hold_y, callbacks,
+                              targets)
         self._fit_decision(hold_texts, hold_y)
         return self
+
+    def _teacher(self, teacher, texts, labels, val_texts, val_labels, callbacks):
+        """The fitted teacher to distill (or None), and the callbacks for the student's own epochs."""
+        from tweetsent.config import teacher_config
+
+        cfg, callbacks = self.config_, list(callbacks)
+        self.distill_ = None
+        if teacher is None and cfg.distill.teacher:
+            teacher_cfg = teacher_config(cfg)
+            if teacher_cfg is None:  # a directory: a trained model
+                teacher = TweetClassifier.load(cfg.distill.teacher)
+            else:
+                teacher = TweetClassifier(teacher_cfg).fit(texts, labels, val_texts, val_labels,
+                                                           [_Renumbered(cb, 0, "teacher") for cb in callbacks])
+                members = getattr(getattr(teacher, "ensemble_", None), "members", [])
+                offset = len(teacher.history_) or sum(len(m.history_) for m in members)
+                callbacks = [_Renumbered(cb, offset, cfg.name or "student") for cb in callbacks]
+        if teacher is None:
+            return None, callbacks
+        if cfg.model.kind not in ("network", "softmax") or cfg.train.loss != "cross_entropy":
+            raise ConfigError("a teacher distils into model.kind = 'network' or 'softmax' with train.loss = "
+                              "'cross_entropy'")
+        if list(teacher.classes_) != list(self.classes_):
+            raise ModelError(f"distill.teacher {cfg.distill.teacher or type(teacher).__name__}: it predicts classes "
+                             f"{list(teacher.classes_)} but the training tweets have {self.classes_}; give a "
+                             f"teacher trained on the same labels")
+        name = cfg.distill.teacher or getattr(getattr(teacher, "config_", None), "name", "") or type(teacher).__name__
+        self.distill_ = {"teacher": name, "alpha": cfg.distill.alpha}
+        return teacher, callbacks
+
+    def _soft_targets(self, teacher, texts, y: torch.Tensor) -> torch.Tensor:
+        """alpha x one-hot labels + (1 - alpha) x the teacher's probabilities (temperature-scaled, no thresholds)."""
+        proba = (teacher.predict_proba(texts, thresholds=False) if isinstance(teacher, TweetClassifier)
+                 else teacher.predict_proba(texts))
+        alpha = self.config_.distill.alpha
+        onehot = torch.nn.functional.one_hot(y, len(self.classes_)).float()
+        return alpha * onehot + (1 - alpha) * torch.from_numpy(np.asarray(proba, np.float32))
 
     def _stopping(self, y: torch.Tensor, has_val: bool, hold_y, hold_score) -> list[Callback]:
         """Early stopping on the held-out training tweets when there are some, else on validation loss."""
@@ -120,7 +165,7 @@ class TweetClassifier:
         criterion = make_criterion(t, weight) if self.config_.model.kind != "finetune" else torch.nn.CrossEntropyLoss(weight=weight)
         return [HoldoutLoss(hold_score, hold_y, criterion), EarlyStopping(t.patience, monitor="holdout_loss")]
 
-    def _fit_network(self, texts, y, val_texts, y_val, hold_texts, hold_y, callbacks: list) -> None:
+    def _fit_network(self, texts, y, val_texts, y_val, hold_texts, hold_y, callbacks: list, targets=None) -> None:
         cfg = self.config_
         self.featurizer_ = build_featurizer(cfg.features).fit(texts)
         X = self.featurizer_.transform(texts, record_oov=True)
@@ -129,7 +174,7 @@ class TweetClassifier:
         self.net_ = self._build_net(self.featurizer_.dense_dim, self.featurizer_.sparse_dim, len(self.classes_))
         X_hold = self._features(hold_texts) if hold_texts is not None else None
         stopping = self._stopping(y, X_val is not None, hold_y, lambda net: predict_scores(net, X_hold))
-        self.history_ = train_network(self.net_, X, y, X_val, y_val, cfg.train, [*stopping, *callbacks])
+        self.history_ = train_network(self.net_, X, y, X_val, y_val, cfg.train, [*stopping, *callbacks], targets)
         self.best_epoch_ = stopping[-1].best_epoch if stopping else len(self.history_)
 
     def _fit_finetune(self, texts, y, val_texts, y_val, hold_texts, hold_y, callbacks: list) -> None:
@@ -139,7 +184,8 @@ class TweetClassifier:
         cfg = self.config_
         self.net_, self.tokenizer_ = FinetuneModel.pretrained(len(self.classes_), cfg.finetune.dropout)
         self.featurizer_, self.train_oov_ = EncoderFeatures(cfg.finetune.max_length), None
-        hold_ids = encode_ids(self.tokenizer_, hold_texts, cfg.finetune.max_length) if hold_texts is not None else None
+        hold_ids = (encode_ids(self.tokenizer_, hold_texts, cfg.finetune.max_length, cfg.finetune.normalize)
+                    if hold_texts is not None else None)
         bf16 = use_bf16(cfg.finetune.precision)
         score = (lambda model: predict_logits(model, self.tokenizer_, None, cfg.finetune.max_length, ids=hold_ids,
                                               bf16=bf16))
@@ -195,7 +241,8 @@ class TweetClassifier:
             threads = torch.get_num_threads()
             torch.set_num_threads(ft.threads or os.cpu_count() or 1)
             try:
-                return predict_logits(self.net_, self.tokenizer_, texts, ft.max_length, bf16=use_bf16(ft.precision))
+                return predict_logits(self.net_, self.tokenizer_, texts, ft.max_length, bf16=use_bf16(ft.precision),
+                                      normalize=ft.normalize)
             finally:
                 torch.set_num_threads(threads)
         return predict_scores(self.net_, self._features(texts))
@@ -244,7 +291,7 @@ class TweetClassifier:
             "model_kind": self.config_.model.kind, "config": self.config_.to_dict(),
             "classes": self.classes_, "features": self.featurizer_.identity(), "best_epoch": self.best_epoch_,
             "temperature": getattr(self, "temperature_", None), "thresholds": getattr(self, "thresholds_", None),
-            "holdout_n": getattr(self, "holdout_n_", 0),
+            "holdout_n": getattr(self, "holdout_n_", 0), "distill": getattr(self, "distill_", None),
         }
 
     def save(self, folder: str | Path) -> Path:
@@ -300,6 +347,7 @@ class TweetClassifier:
         clf.best_epoch_ = meta.get("best_epoch")
         clf.history_ = []
         clf.temperature_, clf.thresholds_, clf.holdout_n_ = meta.get("temperature"), meta.get("thresholds"), meta.get("holdout_n", 0)
+        clf.distill_ = meta.get("distill")
         if clf.config_.model.kind == "finetune":
             return clf._load_finetune(folder, meta)
         clf.featurizer_ = build_featurizer(clf.config_.features)

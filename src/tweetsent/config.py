@@ -112,6 +112,7 @@ class FinetuneConfig:
     warmup: float = 0.1  # share of the steps with a linear warm-up; then linear decay to zero
     dropout: float = 0.1  # before the linear head
     max_length: int = 64  # wordpieces per tweet; longer ones are truncated
+    normalize: bool = False  # decode HTML entities and make each link "http" before tokenizing (a t.co link is ~15 wordpieces)
     threads: int = 0  # torch CPU threads; 0 = every core (a transformer uses them well)
     precision: str = "fp32"  # "bf16": bfloat16 autocast, weights kept in fp32 (~1.7x faster where the CPU has AVX-512 BF16 or AMX); "auto": bf16 where supported
 
@@ -129,6 +130,19 @@ class EnsembleConfig:
 
 
 @dataclass
+class DistillConfig:
+    """Knowledge distillation: a network or softmax model also learns a teacher's probabilities.
+
+    The loss is cross-entropy against ``alpha`` x the true label + (1 - alpha) x the teacher's
+    (temperature-scaled) probabilities on each training tweet. A preset or TOML teacher is trained
+    first, in the same run, on the same tweets with the same seed and holdout.
+    """
+
+    teacher: str = ""  # a preset name, a TOML file, or a run directory / model folder; "" = no distillation
+    alpha: float = 0.5  # weight of the true labels; 1 - alpha goes to the teacher's probabilities
+
+
+@dataclass
 class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
@@ -136,6 +150,7 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     ensemble: EnsembleConfig = field(default_factory=EnsembleConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
     name: str = ""  # a label for the run; the preset's name when one is used
 
     def to_dict(self) -> dict:
@@ -148,7 +163,7 @@ class RunConfig:
 
 
 _SECTIONS = {"data": DataConfig, "features": FeaturesConfig, "model": ModelConfig, "train": TrainConfig,
-             "finetune": FinetuneConfig, "ensemble": EnsembleConfig}
+             "finetune": FinetuneConfig, "ensemble": EnsembleConfig, "distill": DistillConfig}
 
 
 def preset_names() -> list[str]:
@@ -309,7 +324,33 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ConfigError("finetune.weight_decay and finetune.threads must not be negative")
     if m.kind == "ensemble":
         _check_ensemble(cfg.ensemble)  # the members themselves resolve when training starts
+    d = cfg.distill
+    if not 0.0 <= d.alpha <= 1.0:
+        raise ConfigError(f"distill.alpha = {d.alpha}: give the weight of the true labels, in [0, 1] (0.5 is usual)")
+    if d.teacher and m.kind not in ("network", "softmax"):
+        raise ConfigError(f"distill.teacher applies to model.kind = 'network' or 'softmax', not {m.kind!r}; "
+                          f'set distill.teacher = "" or change model.kind')
+    if d.teacher and t.loss != "cross_entropy":
+        raise ConfigError(f"distill.teacher needs train.loss = 'cross_entropy' (it learns probabilities), "
+                          f"not {t.loss!r}")
     return cfg
+
+
+def teacher_config(cfg: RunConfig) -> RunConfig | None:
+    """The validated config of a preset or TOML teacher, with the student's data, seed and holdout share;
+    None when ``distill.teacher`` is empty or names a directory (a trained model)."""
+    spec = cfg.distill.teacher
+    if not spec or Path(spec).is_dir():
+        return None
+    try:
+        teacher = resolve_config(spec, seed=cfg.train.seed)
+    except ConfigError as exc:
+        raise ConfigError(f"distill.teacher: {exc}") from None
+    if teacher.distill.teacher:
+        raise ConfigError(f"distill.teacher: {spec!r} is itself distilled; give its teacher instead")
+    teacher.data = dataclasses.replace(cfg.data)
+    teacher.train.holdout = cfg.train.holdout
+    return teacher
 
 
 def _check_ensemble(e: EnsembleConfig) -> None:
@@ -367,10 +408,15 @@ def resolve_config(preset: str | None = None, overrides: list[str] = (), seed: i
         mapping, name = _read_preset(preset)
         cfg.name = name
         _apply(cfg, mapping, preset)
-        if Path(preset).is_file():  # an ensemble's member files are found beside the file that names them
+        if Path(preset).is_file():  # member and teacher files are found beside the file that names them
             folder = Path(preset).parent
-            cfg.ensemble.members = [str(folder / m) if m.endswith(".toml") and not Path(m).is_absolute()
-                                    and (folder / m).is_file() else m for m in cfg.ensemble.members]
+
+            def beside(spec: str) -> str:
+                return (str(folder / spec) if spec.endswith(".toml") and not Path(spec).is_absolute()
+                        and (folder / spec).is_file() else spec)
+
+            cfg.ensemble.members = [beside(m) for m in cfg.ensemble.members]
+            cfg.distill.teacher = beside(cfg.distill.teacher)
     for item in overrides:
         key, sep, raw = item.partition("=")
         section, dot, field_name = key.strip().partition(".")

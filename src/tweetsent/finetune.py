@@ -25,6 +25,7 @@ from torch import nn
 
 from tweetsent.config import FinetuneConfig, TrainConfig
 from tweetsent.minilm import length_batches, load_minilm, mean_pool
+from tweetsent.text import normalize_for_encoder
 from tweetsent.training import Callback, TimeBudget, _StopFlag, TrainingInterrupted, class_weights, epoch_scores
 
 __all__ = ["FinetuneModel", "EncoderFeatures", "train_finetune", "predict_logits", "encode_ids", "use_bf16"]
@@ -60,11 +61,16 @@ def use_bf16(precision: str) -> bool:
     return precision == "bf16"
 
 
-def encode_ids(tokenizer, texts: Sequence[str], max_length: int) -> list[list[int]]:
-    """Wordpiece ids of each tweet, with [CLS]/[SEP], truncated; padding happens per batch."""
+def encode_ids(tokenizer, texts: Sequence[str], max_length: int, normalize: bool = False) -> list[list[int]]:
+    """Wordpiece ids of each tweet, with [CLS]/[SEP], truncated; padding happens per batch.
+
+    ``normalize``: decode HTML entities and turn links into ``http`` first (`normalize_for_encoder`).
+    """
     if hasattr(texts, "to_pylist"):
         texts = texts.to_pylist()
     texts = ["" if t is None else str(t) for t in texts]
+    if normalize:
+        texts = normalize_for_encoder(texts)
     return tokenizer(texts, truncation=True, max_length=max_length)["input_ids"] if texts else []
 
 
@@ -93,10 +99,11 @@ def _logits(model: FinetuneModel, ids: list[list[int]], pad_id: int, batch_size:
 
 
 def predict_logits(model: FinetuneModel, tokenizer, texts: Sequence[str] | None, max_length: int,
-                   batch_size: int = 128, ids: list[list[int]] | None = None, bf16: bool = False) -> torch.Tensor:
+                   batch_size: int = 128, ids: list[list[int]] | None = None, bf16: bool = False,
+                   normalize: bool = False) -> torch.Tensor:
     """Raw scores in eval mode, (n, n_classes), tweets batched by length (``ids``: already encoded;
-    ``bf16``: bfloat16 autocast, as the model was trained)."""
-    ids = encode_ids(tokenizer, texts, max_length) if ids is None else ids
+    ``bf16``: bfloat16 autocast, as the model was trained; ``normalize``: as in `encode_ids`)."""
+    ids = encode_ids(tokenizer, texts, max_length, normalize) if ids is None else ids
     return _logits(model, ids, tokenizer.pad_token_id, batch_size, bf16)
 
 
@@ -188,9 +195,9 @@ def train_finetune(model: FinetuneModel, tokenizer, texts: Sequence[str], y: tor
 
 def _train(model, tokenizer, texts, y, val_texts, y_val, ft, train, callbacks) -> list[dict]:
     pad_id = tokenizer.pad_token_id
-    ids = encode_ids(tokenizer, texts, ft.max_length)
+    ids = encode_ids(tokenizer, texts, ft.max_length, ft.normalize)
     lengths = np.array([len(x) for x in ids])
-    val_ids = encode_ids(tokenizer, val_texts, ft.max_length) if val_texts is not None and y_val is not None else None
+    val_ids = encode_ids(tokenizer, val_texts, ft.max_length, ft.normalize) if val_texts is not None and y_val is not None else None
     n_classes = model.head.out_features
     criterion = nn.CrossEntropyLoss(weight=class_weights(train.class_weight, y.numpy(), n_classes))
     # AdamW; no weight decay on biases and LayerNorm weights (BERT's recipe)

@@ -16,14 +16,16 @@ which is what lets featurisation run at well over 100,000 tweets per second.
 
 from __future__ import annotations
 
+import html
 import os
+import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["TOKENIZERS", "tokenize_arrow", "tokenize_batch", "tokenize"]
+__all__ = ["TOKENIZERS", "tokenize_arrow", "tokenize_batch", "tokenize", "normalize_for_encoder"]
 
 TOKENIZERS = ("tweet", "whitespace")
 
@@ -46,6 +48,7 @@ _AFTER_LOWER = (
     (r"(^|[^\pL\pN])'|'([^\pL\pN]|$)", r"\1 ' \2"),
     (r"([\pL\pN])(n't|'s|'re|'ve|'ll|'d|'m)\b", r"\1 \2"),
 )
+_LINK = re.compile(r"(?:[Hh][Tt][Tt][Pp][Ss]?://|www\.)\S+")
 # Below this many tweets one thread is quicker than splitting the batch.
 _PARALLEL_MIN = 20_000
 
@@ -109,3 +112,13 @@ def tokenize_batch(texts: Sequence[str], tokenizer: str = "tweet") -> list[list[
 def tokenize(text: str, tokenizer: str = "tweet") -> list[str]:
     """Tokens of one tweet."""
     return tokenize_batch([text], tokenizer)[0]
+
+
+def normalize_for_encoder(texts: Sequence[str]) -> list[str]:
+    """Tweets as a wordpiece encoder should read them: HTML entities decoded, each link ``http``.
+
+    A t.co link is about 15 wordpieces of noise (``http : / / t . co / xb ##p ...``); on the
+    vaccine training tweets this cuts the mean length from 37.5 to 30.7 wordpieces at most 64.
+    Case, mentions, hashtags and emoji are left to the encoder's own tokenizer.
+    """
+    return [_LINK.sub("http", html.unescape(t)) for t in texts]

@@ -206,7 +206,8 @@ class _StopFlag(SignalCatcher):
 
 
 def train_network(model: nn.Module, X: torch.Tensor, y: torch.Tensor, X_val: torch.Tensor | None,
-                  y_val: torch.Tensor | None, cfg: TrainConfig, callbacks: Sequence[Callback] = ()) -> list[dict]:
+                  y_val: torch.Tensor | None, cfg: TrainConfig, callbacks: Sequence[Callback] = (),
+                  targets: torch.Tensor | None = None) -> list[dict]:
     """Train ``model`` in place and return the per-epoch history.
 
     Parameters
@@ -221,6 +222,9 @@ def train_network(model: nn.Module, X: torch.Tensor, y: torch.Tensor, X_val: tor
         Loss, optimizer, schedule and seed.
     callbacks : sequence of Callback
         Progress, early stopping, logging.
+    targets : torch.Tensor, optional
+        (n, n_classes) probabilities to learn instead of ``y`` (distillation; cross-entropy only).
+        ``y`` still sets the class weights.
 
     Returns
     -------
@@ -242,7 +246,8 @@ def train_network(model: nn.Module, X: torch.Tensor, y: torch.Tensor, X_val: tor
             started = time.perf_counter()
             # shuffle once per epoch; batches are then contiguous slices
             order = torch.randperm(len(X), generator=generator) if cfg.shuffle else None
-            X_epoch, y_epoch = (X[order], y[order]) if order is not None else (X, y)
+            target = y if targets is None else targets
+            X_epoch, y_epoch = (X[order], target[order]) if order is not None else (X, target)
             total, seen = 0.0, 0
             for b, start in enumerate(batches):
                 xb, yb = X_epoch[start:start + cfg.batch_size], y_epoch[start:start + cfg.batch_size]
