@@ -42,3 +42,16 @@ def test_tweet_tokenizer_lowers_out_of_vocabulary_rate():
     plain = EmbeddingAverager(emb, "whitespace", punctuation=True).token_ids(texts)
     assert tweet.oov_rate() < 0.05 < 0.2 < plain.oov_rate()
     assert tweet.empty_docs() <= 5 < plain.empty_docs()  # 2 vs 72: tweets of emoji and punctuation alone
+
+
+def test_a_network_distilled_from_a_preset_teacher_on_the_vaccine_data(tmp_path):
+    train, val = vaccine_files()
+    result = CliRunner().invoke(app, ["train", "--config", "seed-prelu", "--set", "distill.teacher=tfidf-softmax",
+                                      "--train", str(train), "--val", str(val), "--out", str(tmp_path / "run"),
+                                      "--json", "--no-figures", "--no-log"])
+    assert result.exit_code == 0, result.output
+    assert "teacher: epoch 10/10" in result.output and "student: epoch 50/50" in result.output
+    metrics = json.loads(result.stdout.strip().splitlines()[-1])
+    assert metrics["accuracy"] >= FLOORS["seed-prelu"][0]
+    meta = json.loads((tmp_path / "run" / "model" / "model.json").read_text())
+    assert meta["distill"] == {"teacher": "tfidf-softmax", "alpha": 0.5}

@@ -132,7 +132,7 @@ class TweetClassifier:
                                                            [_Renumbered(cb, 0, "teacher") for cb in callbacks])
                 members = getattr(getattr(teacher, "ensemble_", None), "members", [])
                 offset = len(teacher.history_) or sum(len(m.history_) for m in members)
-                callbacks = [_Renumbered(cb, offset, cfg.name or "student") for cb in callbacks]
+                callbacks = [_Renumbered(cb, offset, "student") for cb in callbacks]
         if teacher is None:
             return None, callbacks
         if cfg.model.kind not in ("network", "softmax") or cfg.train.loss != "cross_entropy":
