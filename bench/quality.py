@@ -1,13 +1,15 @@
 """Every representation and model tweetsent offers, side by side with fastText and scikit-learn.
 
-    .venv/bin/python bench/quality.py [--data ../shared/data/vaccine] [--seeds 0,1,2] [--best-seeds 0,1,2] [--only N,..|best|fasttext]
+    .venv/bin/python bench/quality.py [--data ../shared/data/vaccine] [--seeds 0,1,2] [--best-seeds 0,1,2] [--only 7,sklearn,best]
 
 Trains each model on the vaccine training file and scores it on the validation file: accuracy,
 macro and weighted F1, anti-vax (label 1) F1 as mean and spread over seeds, training time and
 prediction throughput (validation tweets x 20; x 1 for MiniLM inputs, whose encoder is slow). Peers measured in the same run: fastText
 (fasttext-wheel 0.9.2, word bigrams, 25 epochs) and scikit-learn's TF-IDF word 1-2 + char 2-5
 logistic regression. Every choice a model makes (early stopping, calibration, thresholds) uses
-data carved from the training file, never the validation file. Writes bench/out/quality.json.
+data carved from the training file, never the validation file. With `best` come each of its
+members alone and `glove-distilled`, taught by the MiniLM member just trained. Writes
+bench/out/quality.json.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -156,7 +157,7 @@ def best_preset(train: Path, val: Path, seeds: list[int]) -> list[dict]:
     from tweetsent.data import read_dataset
     from tweetsent.runs import train_run
 
-    va = read_dataset(val)
+    tr, va = read_dataset(train), read_dataset(val)
     rows: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for seed in seeds:
@@ -164,12 +165,25 @@ def best_preset(train: Path, val: Path, seeds: list[int]) -> list[dict]:
             result = train_run(resolve_config("best", seed=seed), train, val, out=f"{tmp}/best-s{seed}", figures=False)
             total = time.perf_counter() - started
             ens = TweetClassifier.load(result.run_dir)
+            members = result.classifier.ensemble_.members
+            # glove-distilled, its teacher the minilm-finetune member just trained (training it again
+            # would cost 12 minutes); the time is the student's own fit, teacher inference included
+            started = time.perf_counter()
+            student = TweetClassifier(resolve_config("glove-distilled", seed=seed)).fit(
+                tr.texts, tr.labels, teacher=next(m for m in members if m.config_.name == "minilm-finetune"))
+            student_fit = time.perf_counter() - started
             for name, model, fit in [*((f"member: {m.config_.name}", m, sum(r["seconds"] for r in m.history_))
-                                       for m in result.classifier.ensemble_.members),
-                                     ("best: ensemble of minilm-finetune and tfidf-softmax", ens, total)]:
+                                       for m in members),
+                                     ("best: ensemble of minilm-finetune and tfidf-softmax", ens, total),
+                                     ("glove-distilled: glove-ngrams taught by that minilm-finetune", student,
+                                      student_fit)]:
                 clock = time.perf_counter()
                 proba = model.predict_proba(va.texts)
                 speed = len(va.texts) / (time.perf_counter() - clock)
+                if model is student:  # fast: time it on more tweets
+                    clock = time.perf_counter()
+                    model.predict_proba(va.texts * 20)
+                    speed = 20 * len(va.texts) / (time.perf_counter() - clock)
                 rows.setdefault(name, []).append({**_scores(va.labels, proba, model.classes_), "seed": seed,
                                                   "fit_seconds": fit, "tweets_per_s": speed})
                 print(f"    {name} seed {seed}: {rows[name][-1]}", file=sys.stderr, flush=True)
@@ -181,7 +195,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "vaccine")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--best-seeds", default="0", help="seeds of the `best` preset (about 14 minutes each); '' skips it")
-    parser.add_argument("--only", default="", help="comma-separated model numbers to run, 'best' or 'fasttext'")
+    parser.add_argument("--only", default="", help="comma-separated model numbers, 'best', 'sklearn', 'fasttext' (e.g. 7,sklearn,best)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "quality.json")
     args = parser.parse_args()
     from tweetsent.data import read_dataset
@@ -191,16 +205,19 @@ def main() -> None:
     tr, va = read_dataset(train), read_dataset(val)
     rows = []
     best_seeds = [int(s) for s in args.best_seeds.split(",") if s.strip()]
-    if args.only == "best":
-        rows += best_preset(train, val, best_seeds)
-    if args.only == "fasttext":
-        rows.append(_summary("peer: fastText, word bigrams, 25 epochs", fasttext_peer(tr, va, seeds)))
-    chosen = {int(x) for x in args.only.split(",") if x.isdigit()} or ({-1} if args.only else set())
+    only = {x.strip() for x in args.only.split(",") if x.strip()}
+    chosen = {int(x) for x in only if x.isdigit()} or ({-1} if only else set())
     for i, (name, preset, overrides, multi) in enumerate(MODELS):
         if chosen and i not in chosen:
             continue
         print(f"[{i}] {name}", file=sys.stderr, flush=True)
         rows.append(_summary(name, tweetsent_model(preset, overrides, seeds if multi else seeds[:1], tr, va)))
+    if "fasttext" in only:
+        rows.append(_summary("peer: fastText, word bigrams, 25 epochs", fasttext_peer(tr, va, seeds)))
+    if "best" in only:
+        rows += best_preset(train, val, best_seeds)
+    if "sklearn" in only:
+        rows.append(_summary("peer: scikit-learn TF-IDF word 1-2 + char 2-5, logistic regression", sklearn_peer(tr, va)))
     if not chosen:
         print("peers", file=sys.stderr, flush=True)
         rows.append(_summary("peer: scikit-learn TF-IDF word 1-2 + char 2-5, logistic regression", sklearn_peer(tr, va)))

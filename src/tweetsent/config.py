@@ -105,7 +105,7 @@ class TrainConfig:
 class FinetuneConfig:
     """all-MiniLM-L6-v2 fine-tuned end to end (model.kind = "finetune"); train.lr/optimizer/batch_size/epochs do not apply."""
 
-    lr: float = 5e-5  # AdamW peak learning rate (a transformer forgets what it knew at 1e-3)
+    lr: float = 1e-4  # AdamW peak learning rate: 1e-4 beat 5e-5 (the BERT default) for MiniLM-L6 on the holdout; 1e-3 forgets the pre-training
     weight_decay: float = 0.01  # AdamW decoupled weight decay
     batch_size: int = 32  # tweets per step
     epochs: int = 3  # passes over the training set (an upper bound with early stopping or a time budget)
