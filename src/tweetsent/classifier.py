@@ -55,7 +55,8 @@ class TweetClassifier:
 
     Attributes set by `fit`: ``classes_``, ``featurizer_``, ``net_`` (the network, or the
     `FinetuneModel`), ``history_``, ``best_epoch_``, ``temperature_`` and ``thresholds_`` (None
-    when off), ``holdout_n_`` (held-out training tweets; 0 when none).
+    when off), ``holdout_n_`` (held-out training tweets; 0 when none), ``distill_`` (the teacher
+    and alpha when distilled, else None).
     """
 
     def __init__(self, config: RunConfig | str | None = None) -> None:
