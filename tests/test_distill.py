@@ -114,3 +114,6 @@ def test_a_teacher_with_other_classes_or_no_model_is_refused(corpus, tmp_path):
     result = runner.invoke(app, ["train", "--train", str(corpus[0]), "--no-log", "--out", str(tmp_path / "run"),
                                  "--set", "distill.teacher=no-such-preset"])
     assert result.exit_code == 2 and "distill.teacher: unknown preset 'no-such-preset'" in result.output
+    result = runner.invoke(app, ["train", "--train", str(corpus[0]), "--no-log", "--out", str(tmp_path / "run"),
+                                 "--set", "distill.teacher=runs/gone"])
+    assert result.exit_code == 2 and "distill.teacher = 'runs/gone': no such run directory" in result.output

@@ -342,6 +342,9 @@ def teacher_config(cfg: RunConfig) -> RunConfig | None:
     spec = cfg.distill.teacher
     if not spec or Path(spec).is_dir():
         return None
+    if ("/" in spec or "\\" in spec) and not Path(spec).exists():
+        raise ConfigError(f"distill.teacher = {spec!r}: no such run directory or config file; give a trained run's "
+                          f"directory, a .toml file or a preset name")
     try:
         teacher = resolve_config(spec, seed=cfg.train.seed)
     except ConfigError as exc:

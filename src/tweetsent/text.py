@@ -33,8 +33,9 @@ TOKENIZERS = ("tweet", "whitespace")
 _LITERAL = (("&amp;", "&"), ("&lt;", "<"), ("&gt;", ">"), ("&quot;", '"'), ("&#39;", "'"),
             ("\u2018", "'"), ("\u2019", "'"), ("\u201c", '"'), ("\u201d", '"'), ("\u2026", "..."))
 # (pattern, replacement) applied in order; patterns are RE2, run by Arrow.
+_URL = r"(?:[Hh][Tt][Tt][Pp][Ss]?://|www\.)\S+"
 _BEFORE_LOWER = (
-    (r"(?:[Hh][Tt][Tt][Pp][Ss]?://|www\.)\S+", " url "),
+    (_URL, " url "),
     (r"@[\pL\pN_]+", " @ "),
     # Camel case needs the capitals, so it runs before lower-casing.
     (r"(\p{Ll})(\p{Lu})", r"\1 \2"),
@@ -48,7 +49,7 @@ _AFTER_LOWER = (
     (r"(^|[^\pL\pN])'|'([^\pL\pN]|$)", r"\1 ' \2"),
     (r"([\pL\pN])(n't|'s|'re|'ve|'ll|'d|'m)\b", r"\1 \2"),
 )
-_LINK = re.compile(r"(?:[Hh][Tt][Tt][Pp][Ss]?://|www\.)\S+")
+_LINK = re.compile(_URL)
 # Below this many tweets one thread is quicker than splitting the batch.
 _PARALLEL_MIN = 20_000
 
