@@ -117,3 +117,10 @@ def test_a_teacher_with_other_classes_or_no_model_is_refused(corpus, tmp_path):
     result = runner.invoke(app, ["train", "--train", str(corpus[0]), "--no-log", "--out", str(tmp_path / "run"),
                                  "--set", "distill.teacher=runs/gone"])
     assert result.exit_code == 2 and "distill.teacher = 'runs/gone': no such run directory" in result.output
+
+
+def test_a_teacher_from_python_is_refused_for_a_student_that_cannot_learn_probabilities(corpus):
+    texts, labels, _, _ = _frames(corpus)
+    with pytest.raises(ConfigError, match="needs train.loss = 'cross_entropy'"):
+        TweetClassifier(resolve_config(None, [*SOFT, "train.loss=multi_margin"])).fit(texts, labels,
+                                                                                      teacher=Fixed([1, 0, 0]))

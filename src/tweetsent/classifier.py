@@ -29,7 +29,7 @@ import torch
 
 from tweetsent.calibration import apply_thresholds, fit_temperature, fit_thresholds, holdout_split, softmax
 from tweetsent.config import RunConfig, config_from_dict, resolve_config
-from tweetsent.errors import ConfigError, EmbeddingError, ModelError
+from tweetsent.errors import EmbeddingError, ModelError
 from tweetsent.inputs import Inputs, build_featurizer
 from tweetsent.network import FeedForward
 from tweetsent.training import (Callback, EarlyStopping, HoldoutLoss, TimeBudget, class_weights, make_criterion,
@@ -120,7 +120,7 @@ class TweetClassifier:
 
     def _teacher(self, teacher, texts, labels, val_texts, val_labels, callbacks):
         """The fitted teacher to distill (or None), and the callbacks for the student's own epochs."""
-        from tweetsent.config import teacher_config
+        from tweetsent.config import check_student, teacher_config
 
         cfg, callbacks = self.config_, list(callbacks)
         self.distill_ = None
@@ -136,9 +136,7 @@ class TweetClassifier:
                 callbacks = [_Renumbered(cb, offset, "student") for cb in callbacks]
         if teacher is None:
             return None, callbacks
-        if cfg.model.kind not in ("network", "softmax") or cfg.train.loss != "cross_entropy":
-            raise ConfigError("a teacher distils into model.kind = 'network' or 'softmax' with train.loss = "
-                              "'cross_entropy'")
+        check_student(cfg)  # a teacher given from Python skips the config's own check
         if list(teacher.classes_) != list(self.classes_):
             raise ModelError(f"distill.teacher {cfg.distill.teacher or type(teacher).__name__}: it predicts classes "
                              f"{list(teacher.classes_)} but the training tweets have {self.classes_}; give a "

@@ -327,13 +327,19 @@ def validate(cfg: RunConfig) -> RunConfig:
     d = cfg.distill
     if not 0.0 <= d.alpha <= 1.0:
         raise ConfigError(f"distill.alpha = {d.alpha}: give the weight of the true labels, in [0, 1] (0.5 is usual)")
-    if d.teacher and m.kind not in ("network", "softmax"):
-        raise ConfigError(f"distill.teacher applies to model.kind = 'network' or 'softmax', not {m.kind!r}; "
-                          f'set distill.teacher = "" or change model.kind')
-    if d.teacher and t.loss != "cross_entropy":
-        raise ConfigError(f"distill.teacher needs train.loss = 'cross_entropy' (it learns probabilities), "
-                          f"not {t.loss!r}")
+    if d.teacher:
+        check_student(cfg)
     return cfg
+
+
+def check_student(cfg: RunConfig) -> None:
+    """A teacher distils into a network or softmax model trained with cross-entropy; ConfigError otherwise."""
+    if cfg.model.kind not in ("network", "softmax"):
+        raise ConfigError(f"distill.teacher applies to model.kind = 'network' or 'softmax', not {cfg.model.kind!r}; "
+                          f'set distill.teacher = "" or change model.kind')
+    if cfg.train.loss != "cross_entropy":
+        raise ConfigError(f"distill.teacher needs train.loss = 'cross_entropy' (it learns probabilities), "
+                          f"not {cfg.train.loss!r}")
 
 
 def teacher_config(cfg: RunConfig) -> RunConfig | None:
