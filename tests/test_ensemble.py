@@ -186,3 +186,19 @@ def test_ensemble_config_errors_name_the_key(corpus, tmp_path, members, message)
     assert result.exit_code == 2
     assert message in result.output and "Traceback" not in result.output
     assert not (tmp_path / "run").exists()
+
+
+def test_a_member_listed_twice_trains_again_with_the_next_seed(corpus, tmp_path):
+    soft = tmp_path / "soft.toml"
+    soft.write_text('[features]\ninput = "ngrams"\n[model]\nkind = "softmax"\n[train]\nepochs = 5\nbatch_size = 8\n'
+                    'lr = 0.01\n', encoding="utf-8")
+    ens = tmp_path / "ens.toml"
+    ens.write_text(f'[model]\nkind = "ensemble"\n[ensemble]\nmembers = ["{soft}", "{soft}"]\n', encoding="utf-8")
+    train = pd.read_csv(corpus[0])
+    texts, labels = train.tweet.tolist(), train.label.to_numpy()
+    fitted = TweetClassifier(resolve_config(str(ens), seed=7)).fit(texts, labels)
+    first, second = fitted.ensemble_.members
+    assert [m.config_.train.seed for m in (first, second)] == [7, 8]
+    alone = TweetClassifier(resolve_config(str(soft), seed=8)).fit(texts, labels)
+    np.testing.assert_allclose(second.predict_proba(texts), alone.predict_proba(texts), atol=1e-6)
+    assert not np.allclose(first.predict_proba(texts), second.predict_proba(texts), atol=1e-4)

@@ -122,10 +122,11 @@ class EnsembleConfig:
     """model.kind = "ensemble": train each member config on the same data and average their probabilities.
 
     Only ``data`` and ``train.seed`` of the ensemble's own config reach the members; everything
-    else comes from each member's preset or file.
+    else comes from each member's preset or file. A member listed twice trains twice, the second
+    time with seed + 1.
     """
 
-    members: list[str] = field(default_factory=list)  # two or more preset names or TOML files (not ensembles)
+    members: list[str] = field(default_factory=list)  # two or more preset names or TOML files (not ensembles); a repeat gets the next seed
     weights: list[float] = field(default_factory=list)  # one non-negative weight per member; [] = equal
 
 
@@ -373,12 +374,14 @@ def _check_ensemble(e: EnsembleConfig) -> None:
 
 def member_configs(cfg: RunConfig) -> list[RunConfig]:
     """The validated configs of an ensemble's members: the ensemble's ``data`` and ``train.seed``
-    over each member's preset or file."""
+    over each member's preset or file. A member listed again gets the next seed (``seed + 1``,
+    ``seed + 2``, ...), so that it trains a second model rather than a copy of the first."""
     _check_ensemble(cfg.ensemble)
-    out = []
+    out, repeats = [], {}
     for spec in cfg.ensemble.members:
+        repeats[spec] = repeats.get(spec, -1) + 1
         try:
-            member = resolve_config(spec, seed=cfg.train.seed)
+            member = resolve_config(spec, seed=cfg.train.seed + repeats[spec])
         except ConfigError as exc:
             raise ConfigError(f"ensemble.members: {exc}") from None
         if member.model.kind == "ensemble":
