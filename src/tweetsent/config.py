@@ -375,7 +375,8 @@ def _check_ensemble(e: EnsembleConfig) -> None:
 def member_configs(cfg: RunConfig) -> list[RunConfig]:
     """The validated configs of an ensemble's members: the ensemble's ``data`` and ``train.seed``
     over each member's preset or file. A member listed again gets the next seed (``seed + 1``,
-    ``seed + 2``, ...), so that it trains a second model rather than a copy of the first."""
+    ``seed + 2``, ...), so that it trains a second model rather than a copy of the first (and
+    holds out the tweets that seed draws)."""
     _check_ensemble(cfg.ensemble)
     out, repeats = [], {}
     for spec in cfg.ensemble.members:
