@@ -236,6 +236,7 @@ def train_network(model: nn.Module, X: torch.Tensor, y: torch.Tensor, X_val: tor
     optimizer = make_optimizer(cfg, model.parameters())
     generator = torch.Generator().manual_seed(cfg.seed)
     batches = range(0, len(X), cfg.batch_size)
+    target = y if targets is None else targets
     history: list[dict] = []
     has_batch_norm = any(isinstance(m, nn.BatchNorm1d) for m in model.modules())
     for cb in callbacks:
@@ -246,7 +247,6 @@ def train_network(model: nn.Module, X: torch.Tensor, y: torch.Tensor, X_val: tor
             started = time.perf_counter()
             # shuffle once per epoch; batches are then contiguous slices
             order = torch.randperm(len(X), generator=generator) if cfg.shuffle else None
-            target = y if targets is None else targets
             X_epoch, y_epoch = (X[order], target[order]) if order is not None else (X, target)
             total, seen = 0.0, 0
             for b, start in enumerate(batches):
