@@ -37,10 +37,10 @@ def _machine() -> str:
 
 
 def quality(train: Path, val: Path) -> list[dict]:
-    from tweetsent.classifier import TweetClassifier
-    from tweetsent.config import resolve_config
-    from tweetsent.data import read_dataset
-    from tweetsent.metrics import compute_metrics
+    from tweetsent.models.classifier import TweetClassifier
+    from tweetsent.config.settings import resolve_config
+    from tweetsent.data.tables import read_dataset
+    from tweetsent.evaluation.metrics import compute_metrics
 
     tr, va = read_dataset(train), read_dataset(val)
     rows = []
@@ -75,9 +75,9 @@ def whole_train(train: Path, val: Path, repeats: int) -> list[float]:
 def featurisation(train: Path, repeats: int) -> dict:
     from sklearn.feature_extraction.text import HashingVectorizer
 
-    from tweetsent.data import read_dataset
-    from tweetsent.embeddings import load_embeddings
-    from tweetsent.features import EmbeddingAverager
+    from tweetsent.data.tables import read_dataset
+    from tweetsent.features.embeddings import load_embeddings
+    from tweetsent.features.pooling import EmbeddingAverager
 
     texts = read_dataset(train).texts * 10
     averager = EmbeddingAverager(load_embeddings("glove-6b-50d"), "tweet")

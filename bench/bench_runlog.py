@@ -24,7 +24,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src"
 sys.path.insert(0, str(SRC))
 
-from tweetsent.runlog import RunLog  # noqa: E402
+from tweetsent.runlog.log import RunLog  # noqa: E402
 
 __all__ = ["make_records", "main"]
 
@@ -104,7 +104,7 @@ def main() -> None:
     import typer
     from typer.testing import CliRunner
 
-    from tweetsent.cli_runs import runs_app
+    from tweetsent.cli.runs import runs_app
 
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'runs.db'}"
@@ -130,7 +130,7 @@ def main() -> None:
             assert result.exit_code == 0, result.output
 
         cli_s = _median_seconds(cli_list, args.repeat)
-        code = "from tweetsent.cli_runs import runs_app; runs_app()"
+        code = "from tweetsent.cli.runs import runs_app; runs_app()"
         env = {**os.environ, "PYTHONPATH": str(SRC), "COLUMNS": "200"}
         cold = [sys.executable, "-c", code, "list", "--limit", "50", "--log-url", url]
         cold_s = _median_seconds(lambda: subprocess.run(cold, env=env, check=True, capture_output=True), args.repeat)

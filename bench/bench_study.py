@@ -47,9 +47,9 @@ def solvers(train: Path, val: Path) -> list[dict]:
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import accuracy_score, f1_score
 
-    from tweetsent.config import resolve_config
-    from tweetsent.data import read_dataset
-    from tweetsent.ngrams import NgramHasher
+    from tweetsent.config.settings import resolve_config
+    from tweetsent.data.tables import read_dataset
+    from tweetsent.features.ngrams import NgramHasher
 
     tr, va = read_dataset(train), read_dataset(val)
     f = resolve_config("seed-softmax").features

@@ -43,7 +43,7 @@ def _tune(label: str, slug: str, extra: list[str], minutes: float, data: Path, w
     args = ["--space", "seed-space", *extra, "--train", str(data / "vaccine_train_set.csv"),
             "--val", str(data / "vaccine_validation_set.csv"), "--timeout", f"{round(minutes * 60)}s",
             "--jobs", str(jobs), "--study", study, "--runs-dir", str(work), "--out", str(work / study), "--json"]
-    command = [sys.executable, "-m", "tweetsent.cli_tune", *args]
+    command = [sys.executable, "-m", "tweetsent", "tune", *args]
     print(f"[{label}] tweetsent tune {' '.join(args)}", file=sys.stderr, flush=True)
     env = {**os.environ, "TWEETSENT_LOG_URL": f"sqlite:///{work / 'runs.db'}"}
     started = time.perf_counter()

@@ -58,7 +58,7 @@ def _summary(name: str, runs: list[dict]) -> dict:
 
 
 def _scores(y, proba, classes) -> dict:
-    from tweetsent.metrics import compute_metrics
+    from tweetsent.evaluation.metrics import compute_metrics
 
     m = compute_metrics(y, proba, classes)
     return {"accuracy": m["accuracy"], "f1_macro": m["f1_macro"], "f1_weighted": m["f1_weighted"],
@@ -66,8 +66,8 @@ def _scores(y, proba, classes) -> dict:
 
 
 def tweetsent_model(preset, overrides, seeds, tr, va) -> list[dict]:
-    from tweetsent.classifier import TweetClassifier
-    from tweetsent.config import resolve_config
+    from tweetsent.models.classifier import TweetClassifier
+    from tweetsent.config.settings import resolve_config
 
     runs = []
     for seed in seeds:
@@ -114,7 +114,7 @@ def sklearn_peer(tr, va) -> list[dict]:
 def fasttext_peer(tr, va, seeds) -> list[dict]:
     import fasttext
 
-    from tweetsent.text import tokenize_batch
+    from tweetsent.data.text import tokenize_batch
 
     def lines(texts):
         return [" ".join(tokens) for tokens in tokenize_batch(texts)]
@@ -152,10 +152,10 @@ def best_preset(train: Path, val: Path, seeds: list[int]) -> list[dict]:
 
     Training time is the whole run (both members, scoring, saving); a member's is its training
     loop's (the sum of its epochs)."""
-    from tweetsent.classifier import TweetClassifier
-    from tweetsent.config import resolve_config
-    from tweetsent.data import read_dataset
-    from tweetsent.runs import train_run
+    from tweetsent.models.classifier import TweetClassifier
+    from tweetsent.config.settings import resolve_config
+    from tweetsent.data.tables import read_dataset
+    from tweetsent.runs.workflow import train_run
 
     tr, va = read_dataset(train), read_dataset(val)
     rows: dict[str, list[dict]] = {}
@@ -198,7 +198,7 @@ def main() -> None:
     parser.add_argument("--only", default="", help="comma-separated model numbers, 'best', 'sklearn', 'fasttext' (e.g. 7,sklearn,best)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "quality.json")
     args = parser.parse_args()
-    from tweetsent.data import read_dataset
+    from tweetsent.data.tables import read_dataset
 
     seeds = [int(s) for s in args.seeds.split(",")]
     train, val = args.data / "vaccine_train_set.csv", args.data / "vaccine_validation_set.csv"

@@ -12,7 +12,7 @@ import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from tweetsent.autograd import Value
+from tweetsent.backprop.autograd import Value
 
 TOL = 1e-6
 N_VARS = 3
@@ -189,7 +189,7 @@ def test_sigmoid_is_stable_for_large_inputs():
 
 
 def test_engine_is_a_standard_library_leaf_module():
-    import tweetsent.autograd as autograd
+    import tweetsent.backprop.autograd as autograd
 
     tree = ast.parse(Path(autograd.__file__).read_text())
     imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)

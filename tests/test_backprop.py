@@ -10,8 +10,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from tweetsent.autograd import Value
-from tweetsent.backprop import (
+from tweetsent.backprop.autograd import Value
+from tweetsent.backprop.lesson import (
     STUDY_EXPRESSION,
     check_gradients,
     node_table,
@@ -20,7 +20,7 @@ from tweetsent.backprop import (
     study_graph,
     to_dot,
 )
-from tweetsent.cli_backprop import backprop
+from tweetsent.cli.backprop import backprop
 from tweetsent.errors import ConfigError
 
 VARS = {"x": 2.0, "m": -1.0, "b": 3.0, "t": 4.0}
@@ -248,7 +248,7 @@ def test_cli_bad_input_is_one_line_exit_2(run, args, words):
 
 
 def test_cli_check_failure_exits_non_zero(run, monkeypatch):
-    import tweetsent.cli_backprop as cli
+    import tweetsent.cli.backprop as cli
 
     def broken(output):
         return {"ok": False, "torch_max": 1.0, "torch_node": "x", "fd_max": 0.0, "fd_node": "x",

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tweetsent.calibration import apply_thresholds, fit_temperature, fit_thresholds, holdout_split, softmax
-from tweetsent.config import resolve_config
-from tweetsent.metrics import compute_metrics, expected_calibration_error
+from tweetsent.models.calibration import apply_thresholds, fit_temperature, fit_thresholds, holdout_split, softmax
+from tweetsent.config.settings import resolve_config
+from tweetsent.evaluation.metrics import compute_metrics, expected_calibration_error
 
 
 def test_holdout_is_stratified_seeded_and_disjoint():
@@ -63,7 +63,7 @@ def test_ece_against_a_hand_computed_case():
 
 
 def test_reliability_figure(tmp_path):
-    from tweetsent.plots import reliability_figure
+    from tweetsent.reporting.plots import reliability_figure
 
     rng = np.random.default_rng(0)
     proba = rng.dirichlet([1, 1, 1], 50)
@@ -73,7 +73,7 @@ def test_reliability_figure(tmp_path):
 
 
 def test_classifier_fits_decisions_on_the_holdout_and_saves_them(corpus, tiny_overrides, tmp_path):
-    from tweetsent.classifier import TweetClassifier
+    from tweetsent.models.classifier import TweetClassifier
 
     train, val = pd.read_csv(corpus[0]), pd.read_csv(corpus[1])
     cfg = resolve_config(None, [*tiny_overrides, "train.calibration=temperature", "train.thresholds=tuned",
@@ -93,7 +93,7 @@ def test_classifier_fits_decisions_on_the_holdout_and_saves_them(corpus, tiny_ov
 
 
 def test_without_decisions_nothing_is_held_out(corpus, tiny_overrides):
-    from tweetsent.classifier import TweetClassifier
+    from tweetsent.models.classifier import TweetClassifier
 
     train = pd.read_csv(corpus[0])
     clf = TweetClassifier(resolve_config(None, tiny_overrides)).fit(train.tweet.tolist(), train.label.to_numpy())

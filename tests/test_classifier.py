@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from tweetsent.classifier import TweetClassifier
-from tweetsent.config import ACTIVATIONS, LOSSES, OPTIMIZERS, resolve_config
-from tweetsent.data import read_dataset
+from tweetsent.models.classifier import TweetClassifier
+from tweetsent.config.settings import ACTIVATIONS, LOSSES, OPTIMIZERS, resolve_config
+from tweetsent.data.tables import read_dataset
 from tweetsent.errors import ModelError
-from tweetsent.network import FeedForward
+from tweetsent.models.network import FeedForward
 
 
 def _fit(corpus, overrides, extra=()):
@@ -99,7 +99,7 @@ def test_corrupt_or_foreign_model_files(tmp_path, corpus, tiny_overrides):
 def test_epoch_scores_equal_scikit_learns():
     from sklearn.metrics import accuracy_score, f1_score
 
-    from tweetsent.training import epoch_scores
+    from tweetsent.training.loop import epoch_scores
 
     rng = np.random.default_rng(0)
     truth, pred = rng.integers(0, 4, 300), rng.integers(0, 3, 300)  # class 3 never predicted

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from tweetsent.cli import app
+from tweetsent.cli.main import app
 
 runner = CliRunner()
 
@@ -96,7 +96,7 @@ def test_wrong_embedding_dimension_for_a_saved_model(tmp_path, corpus, tiny_over
 
 def test_ctrl_c_leaves_no_run_directory(tmp_path, corpus, tiny_overrides):
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "tweetsent.cli", "train", "--train", str(corpus[0]), "--val", str(corpus[1]),
+    cmd = [sys.executable, "-m", "tweetsent", "train", "--train", str(corpus[0]), "--val", str(corpus[1]),
            "--out", str(out), *_set(tiny_overrides), "--set", "train.epochs=100000"]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     # Wait until training is under way, then interrupt it.
@@ -129,12 +129,12 @@ def test_train_and_evaluate_are_logged(tmp_path, corpus, tiny_overrides):
 
 def test_help_is_fast_and_lists_commands():
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "tweetsent.cli", "--help"], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "tweetsent", "--help"], capture_output=True, text=True)
     assert result.returncode == 0
     for command in ("train", "evaluate", "predict", "data", "backprop"):
         assert command in result.stdout
     # No torch at start-up: asserted by what is imported, not by a clock.
-    probe = subprocess.run([sys.executable, "-c", "import sys, tweetsent.cli; print('torch' in sys.modules)"],
+    probe = subprocess.run([sys.executable, "-c", "import sys, tweetsent.cli.main; print('torch' in sys.modules)"],
                            capture_output=True, text=True)
     assert probe.stdout.strip() == "False", probe.stderr
     assert time.perf_counter() - started < 60

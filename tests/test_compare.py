@@ -14,14 +14,14 @@ import typer
 from sklearn.metrics import f1_score
 from typer.testing import CliRunner
 
-from tweetsent.cli_compare import compare, report
-from tweetsent.compare import METRIC_ROWS, compare_runs, load_run_summary
-from tweetsent.config import resolve_config
+from tweetsent.cli.compare import compare, report
+from tweetsent.evaluation.compare import METRIC_ROWS, compare_runs, load_run_summary
+from tweetsent.config.settings import resolve_config
 from tweetsent.errors import DataError, ModelError
-from tweetsent.overfit import overfit_verdict
-from tweetsent.report import write_report
-from tweetsent.runs import train_run
-from tweetsent.stats import _f1_macro_rows, compare_pair, mcnemar, paired_bootstrap
+from tweetsent.evaluation.overfit import overfit_verdict
+from tweetsent.reporting.report import write_report
+from tweetsent.runs.workflow import train_run
+from tweetsent.evaluation.stats import _f1_macro_rows, compare_pair, mcnemar, paired_bootstrap
 
 SCRIPT_TWEET = "<script>alert('pwned')</script> poison autism toxic refuse danger"
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tweetsent.config import config_from_dict, preset_names, resolve_config
+from tweetsent.config.settings import config_from_dict, preset_names, resolve_config
 from tweetsent.errors import ConfigError
 
 
@@ -18,7 +18,7 @@ def test_presets_ship_with_the_studys_settings():
 
 
 def test_every_shipped_preset_resolves_and_says_what_it_is():
-    from tweetsent.config import member_configs, preset_summary
+    from tweetsent.config.settings import member_configs, preset_summary
 
     for name in preset_names():
         cfg = resolve_config(name, seed=3)

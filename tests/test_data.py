@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import pytest
 
-from tweetsent.data import check_compatible, iter_text_chunks, read_dataset
+from tweetsent.data.tables import check_compatible, iter_text_chunks, read_dataset
 from tweetsent.errors import DataError
 
 

@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from tweetsent.classifier import TweetClassifier
-from tweetsent.cli import app
-from tweetsent.config import resolve_config
+from tweetsent.models.classifier import TweetClassifier
+from tweetsent.cli.main import app
+from tweetsent.config.settings import resolve_config
 from tweetsent.errors import ConfigError, ModelError
-from tweetsent.runs import train_run
+from tweetsent.runs.workflow import train_run
 
 runner = CliRunner()
 SOFT = ["features.input=ngrams", "model.kind=softmax", "train.epochs=20", "train.batch_size=8", "train.lr=0.01"]
@@ -53,7 +53,7 @@ def test_alpha_zero_learns_the_teachers_probabilities(corpus):
 
 
 def test_a_preset_teacher_trains_first_and_a_run_dir_teacher_is_loaded(corpus, glove_file, tmp_path):
-    from tweetsent.training import Callback
+    from tweetsent.training.loop import Callback
 
     (tmp_path / "teacher.toml").write_text(
         f'[features]\nembeddings = "{glove_file}"\n[model]\nhidden = [16, 8]\n'

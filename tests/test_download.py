@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tweetsent import download as dl
-from tweetsent.embeddings import cache_dir
+from tweetsent.data import download as dl
+from tweetsent.features.embeddings import cache_dir
 from tweetsent.errors import ConfigError, DownloadError, TweetsentError
 
 BODY = b"id,tweet,label\n" + b"".join(b"%d,tweet number %d,%d\n" % (i, i, i % 3) for i in range(2000))
@@ -226,7 +226,7 @@ def test_fetch_embeddings_caches_by_checksum(server, tmp_path, monkeypatch):
 def test_fetch_embeddings_then_load(server, tmp_path, monkeypatch):
     import zipfile
 
-    from tweetsent.embeddings import load_embeddings
+    from tweetsent.features.embeddings import load_embeddings
 
     monkeypatch.setenv("TWEETSENT_CACHE", str(tmp_path / "cache"))
     base, root = server
@@ -243,7 +243,7 @@ def test_cli_data_commands_against_the_local_server(fake_vaccine, server, tmp_pa
 
     from typer.testing import CliRunner
 
-    from tweetsent.cli import app
+    from tweetsent.cli.main import app
 
     monkeypatch.setenv("TWEETSENT_CACHE", str(tmp_path / "cache"))
     base, root = server

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tweetsent import embeddings as emb_mod
-from tweetsent.embeddings import BUNDLED, Embeddings, cache_dir, load_embeddings
+from tweetsent.features import embeddings as emb_mod
+from tweetsent.features.embeddings import BUNDLED, Embeddings, cache_dir, load_embeddings
 from tweetsent.errors import EmbeddingError
 
 DIM = 6

@@ -10,11 +10,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from tweetsent.classifier import TweetClassifier
-from tweetsent.cli import app
-from tweetsent.cli_ensemble import ensemble
-from tweetsent.config import resolve_config
-from tweetsent.runs import train_run
+from tweetsent.models.classifier import TweetClassifier
+from tweetsent.cli.main import app
+from tweetsent.cli.ensemble import ensemble
+from tweetsent.config.settings import resolve_config
+from tweetsent.runs.workflow import train_run
 
 runner = CliRunner()
 
@@ -107,7 +107,7 @@ def _member_files(tmp_path, glove_file) -> tuple[str, str]:
 
 
 def test_an_ensemble_config_trains_its_members_and_averages_them(corpus, glove_file, tmp_path):
-    from tweetsent.training import Callback
+    from tweetsent.training.loop import Callback
 
     net, soft = _member_files(tmp_path, glove_file)
     ens_file = tmp_path / "ens.toml"

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tweetsent.config import resolve_config
+from tweetsent.config.settings import resolve_config
 
 pytestmark = pytest.mark.slow
 
@@ -24,8 +24,8 @@ def offline(monkeypatch):
 
 
 def test_finetune_fit_predict_save_load(offline, corpus, tmp_path):
-    from tweetsent.classifier import TweetClassifier
-    from tweetsent.training import Callback
+    from tweetsent.models.classifier import TweetClassifier
+    from tweetsent.training.loop import Callback
 
     class Count(Callback):
         batches = epochs = 0
@@ -56,7 +56,7 @@ def test_finetune_fit_predict_save_load(offline, corpus, tmp_path):
 
 
 def test_finetune_respects_the_time_budget(offline, corpus):
-    from tweetsent.classifier import TweetClassifier
+    from tweetsent.models.classifier import TweetClassifier
 
     train = pd.read_csv(corpus[0])
     big = pd.concat([train] * 8, ignore_index=True)  # 240 tweets: 30 batches of 8 per epoch
@@ -71,7 +71,7 @@ def test_finetune_respects_the_time_budget(offline, corpus):
 
 
 def test_finetune_with_calibration_and_thresholds(offline, corpus, tmp_path):
-    from tweetsent.classifier import TweetClassifier
+    from tweetsent.models.classifier import TweetClassifier
 
     train = pd.read_csv(corpus[0])
     cfg = resolve_config(None, [*TINY, "train.calibration=temperature", "train.thresholds=tuned", "train.holdout=0.2",
@@ -85,7 +85,7 @@ def test_finetune_with_calibration_and_thresholds(offline, corpus, tmp_path):
 
 
 def test_a_time_budget_brings_the_decay_forward_only_when_the_steps_would_not_fit():
-    from tweetsent.finetune import _lr_factor, _plan_horizon
+    from tweetsent.models.finetune import _lr_factor, _plan_horizon
 
     assert _lr_factor(4, 10, 1010) == 0.5 and _lr_factor(510, 10, 1010) == 0.5 and _lr_factor(1010, 10, 1010) == 0.0
     # 50 steps in 10 s (0.2 s a step): 950 more steps need 190 s
@@ -95,7 +95,7 @@ def test_a_time_budget_brings_the_decay_forward_only_when_the_steps_would_not_fi
 
 
 def test_bf16_finetune_trains_predicts_and_reloads(offline, corpus, tmp_path):
-    from tweetsent.classifier import TweetClassifier
+    from tweetsent.models.classifier import TweetClassifier
     from tweetsent.errors import ConfigError
 
     train, val = pd.read_csv(corpus[0]), pd.read_csv(corpus[1])
@@ -113,7 +113,7 @@ def test_bf16_finetune_trains_predicts_and_reloads(offline, corpus, tmp_path):
 
 
 def test_a_budget_the_steps_fit_in_leaves_training_repeatable(offline, corpus):
-    from tweetsent.classifier import TweetClassifier
+    from tweetsent.models.classifier import TweetClassifier
 
     train, val = pd.read_csv(corpus[0]), pd.read_csv(corpus[1])
     cfg = resolve_config(None, [*TINY, "finetune.epochs=2", "train.time_budget=600"])
@@ -123,15 +123,15 @@ def test_a_budget_the_steps_fit_in_leaves_training_repeatable(offline, corpus):
 
 
 def test_normalize_turns_links_into_http_and_decodes_entities():
-    from tweetsent.text import normalize_for_encoder
+    from tweetsent.data.text import normalize_for_encoder
 
     assert normalize_for_encoder(["Flu shots &amp; boosters https://t.co/xB9 now", "see www.cdc.gov/flu.",
                                   "HTTP://T.CO/Q"]) == ["Flu shots & boosters http now", "see http", "http"]
 
 
 def test_a_normalizing_model_reads_every_link_alike_and_keeps_the_setting(offline, corpus, tmp_path):
-    from tweetsent.classifier import TweetClassifier
-    from tweetsent.finetune import encode_ids
+    from tweetsent.models.classifier import TweetClassifier
+    from tweetsent.models.finetune import encode_ids
 
     train = pd.read_csv(corpus[0])
     clf = TweetClassifier(resolve_config(None, [*TINY, "finetune.normalize=true"])).fit(

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from tweetsent.classifier import TweetClassifier
-from tweetsent.cli import app
-from tweetsent.config import resolve_config
-from tweetsent.curves import learning_curve, nested_samples
-from tweetsent.data import read_dataset
+from tweetsent.models.classifier import TweetClassifier
+from tweetsent.cli.main import app
+from tweetsent.config.settings import resolve_config
+from tweetsent.runs.curves import learning_curve, nested_samples
+from tweetsent.data.tables import read_dataset
 from tweetsent.errors import ConfigError
-from tweetsent.ngrams import NgramHasher
+from tweetsent.features.ngrams import NgramHasher
 
 runner = CliRunner()
 

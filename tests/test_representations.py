@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tweetsent.config import resolve_config
-from tweetsent.embeddings import Embeddings
+from tweetsent.config.settings import resolve_config
+from tweetsent.features.embeddings import Embeddings
 from tweetsent.errors import ConfigError
-from tweetsent.features import EmbeddingAverager
+from tweetsent.features.pooling import EmbeddingAverager
 
 WORDS = ["good", "bad", "the", "vaccine"]
 VECTORS = np.array([[1.0, 0.0], [0.0, 2.0], [3.0, 3.0], [-1.0, 1.0]], np.float32)
@@ -63,7 +63,7 @@ def test_sif_weights_and_component_removal():
 def test_learned_pooling_state_is_saved_and_reloaded(corpus, tiny_overrides, tmp_path, pooling):
     import pandas as pd
 
-    from tweetsent.classifier import TweetClassifier
+    from tweetsent.models.classifier import TweetClassifier
 
     train = pd.read_csv(corpus[0])
     cfg = resolve_config(None, [*tiny_overrides, f"features.pooling={pooling}", "train.epochs=3"])
@@ -114,7 +114,7 @@ def offline(monkeypatch, tmp_path):
 
 @pytest.mark.slow
 def test_minilm_gives_unit_vectors_and_caches(offline, monkeypatch):
-    from tweetsent.minilm import DIM, MiniLMEncoder
+    from tweetsent.features.minilm import DIM, MiniLMEncoder
 
     texts = ["vaccines save lives", "I will never get the shot", "a much longer tweet about the flu shot today"]
     encoder = MiniLMEncoder(max_length=32, progress=False)
@@ -135,7 +135,7 @@ def test_minilm_gives_unit_vectors_and_caches(offline, monkeypatch):
 def test_minilm_input_trains_a_classifier(offline, corpus, tiny_overrides):
     import pandas as pd
 
-    from tweetsent.classifier import TweetClassifier
+    from tweetsent.models.classifier import TweetClassifier
 
     train = pd.read_csv(corpus[0])
     cfg = resolve_config(None, [*tiny_overrides, "features.input=embeddings+minilm", "features.minilm_max_length=24",
@@ -149,7 +149,7 @@ def test_minilm_input_trains_a_classifier(offline, corpus, tiny_overrides):
 def test_minilm_missing_packages_say_how_to_install(monkeypatch):
     import builtins
 
-    from tweetsent import minilm
+    from tweetsent.features import minilm
     from tweetsent.errors import TweetsentError
 
     real = builtins.__import__

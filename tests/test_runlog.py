@@ -24,18 +24,19 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from tweetsent import cli_runs, runlog
-from tweetsent.cli_runs import DOT, dot_repeats, runs_app
+from tweetsent.cli import runs as cli_runs
+from tweetsent.runlog import log as runlog
+from tweetsent.cli.runs import DOT, dot_repeats, runs_app
 from tweetsent.errors import ConfigError, DataError
-from tweetsent.runlog import RunLog
-from tweetsent.runlog_process import process_gone, process_start
-from tweetsent.runlog_query import BoolOp, Comparison, parse_filter
-from tweetsent.runlog_store import SCHEMA_VERSION
+from tweetsent.runlog.log import RunLog
+from tweetsent.runlog.process import process_gone, process_start
+from tweetsent.runlog.query import BoolOp, Comparison, parse_filter
+from tweetsent.runlog.store import SCHEMA_VERSION
 
 # A SQLAlchemy warning (a cartesian product, an implicit coercion) is a bug in the query here.
 pytestmark = pytest.mark.filterwarnings("error::sqlalchemy.exc.SAWarning")
 
-SRC = Path(runlog.__file__).resolve().parents[1]
+SRC = Path(runlog.__file__).resolve().parents[2]
 PG_URL = os.environ.get("TWEETSENT_TEST_PG_URL")
 
 
@@ -69,7 +70,7 @@ def log_url(request, tmp_path):
         if os.environ.get("CI") == "true":
             pytest.fail("TWEETSENT_TEST_PG_URL is unset in CI; export it from `bash .ci/postgres.sh | tail -n1`")
         pytest.skip("PostgreSQL log tests need TWEETSENT_TEST_PG_URL (see .ci/postgres.sh)")
-    from tweetsent.runlog_store import connect
+    from tweetsent.runlog.store import connect
 
     schema = f"t_{uuid.uuid4().hex[:12]}"
     engine, _ = connect(PG_URL)
@@ -390,7 +391,7 @@ def test_sigkilled_run_shows_as_interrupted(log_url, log):
     child = _python(
         """
         import sys, time
-        from tweetsent.runlog import RunLog
+        from tweetsent.runlog.log import RunLog
         log = RunLog.open(sys.argv[1])
         run_id = log.start(kind="train", config={"train": {"lr": 0.1}}, name="doomed")
         log.add_epoch(run_id, {"epoch": 1, "val_loss": 0.9})
@@ -423,7 +424,7 @@ def test_a_reused_pid_does_not_keep_a_dead_run_alive():
 def test_parallel_writers_lose_nothing(log_url):
     writer = """
         import sys, time
-        from tweetsent.runlog import RunLog
+        from tweetsent.runlog.log import RunLog
         url, tag, go = sys.argv[1], sys.argv[2], float(sys.argv[3])
         time.sleep(max(0.0, go - time.time()))  # start together, schema creation included
         log = RunLog.open(url)

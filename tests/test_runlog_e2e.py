@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from test_runlog import log_url  # noqa: F401  (the sqlite / postgresql log fixture)
-from tweetsent.cli import app
+from tweetsent.cli.main import app
 
 pytestmark = pytest.mark.slow
 
@@ -19,7 +19,7 @@ CONFIGS = [[f"train.lr={lr}", f"model.activation={act}"]
 
 
 def _train(i, corpus, overrides, tmp_path, url):
-    cmd = [sys.executable, "-m", "tweetsent.cli", "train", "--train", str(corpus[0]), "--val", str(corpus[1]),
+    cmd = [sys.executable, "-m", "tweetsent", "train", "--train", str(corpus[0]), "--val", str(corpus[1]),
            "--out", str(tmp_path / f"run{i}"), "--log-url", url, "--json", "--quiet", "--no-figures"]
     cmd += [a for o in (*overrides, "train.epochs=8", "model.hidden=[8]") for a in ("--set", o)]
     done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TWEETSENT_LOG_URL": url})

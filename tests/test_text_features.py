@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from tweetsent.embeddings import Embeddings
-from tweetsent.features import EmbeddingAverager
-from tweetsent.text import tokenize, tokenize_batch
+from tweetsent.features.embeddings import Embeddings
+from tweetsent.features.pooling import EmbeddingAverager
+from tweetsent.data.text import tokenize, tokenize_batch
 
 
 @pytest.mark.parametrize("text, tokens", [
@@ -72,7 +72,7 @@ def test_punctuation_only_tokens_are_left_out_of_the_average_unless_asked():
 
 
 def test_parallel_tokenization_equals_serial(monkeypatch):
-    import tweetsent.text as text
+    import tweetsent.data.text as text
 
     tweets = [f"Tweet {i}: I don't trust #BigPharma https://t.co/{i} @user{i} \u2019s" for i in range(300)]
     serial = text.tokenize_arrow(tweets).to_pylist()

@@ -21,12 +21,12 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from tweetsent.cli_tune import parse_duration, tune
-from tweetsent.config import resolve_config
+from tweetsent.cli.tune import parse_duration, tune
+from tweetsent.config.settings import resolve_config
 from tweetsent.errors import ConfigError
-from tweetsent.runlog import RunLog
-from tweetsent.tune import inner_splits
-from tweetsent.tune_space import load_space
+from tweetsent.runlog.log import RunLog
+from tweetsent.tune.study import inner_splits
+from tweetsent.tune.space import load_space
 
 optuna = pytest.importorskip("optuna")
 
@@ -194,7 +194,7 @@ def test_a_small_study_logs_its_trials_writes_best_toml_and_resumes(tmp_path, co
     # best.toml feeds `tweetsent train --config` and trains.
     cfg = resolve_config(str(out / "best.toml"))
     assert cfg.train.lr == 0.05 and cfg.name == "s1-best"
-    from tweetsent.classifier import TweetClassifier
+    from tweetsent.models.classifier import TweetClassifier
     import pandas as pd
 
     frame = pd.read_csv(train)
@@ -260,7 +260,7 @@ def test_ctrl_c_finishes_the_running_trial_then_exits_130(tmp_path, corpus, spac
     train, val = corpus
     runs = tmp_path / "runs"
     # Every trial the same and slow enough to be caught running: nothing is pruned, each runs 80 epochs.
-    command = [sys.executable, "-m", "tweetsent.cli_tune", "--space", str(space_file), "--train", str(train),
+    command = [sys.executable, "-m", "tweetsent", "tune", "--space", str(space_file), "--train", str(train),
                "--val", str(val), "--study", "sig", "--runs-dir", str(runs), "--trials", "50",
                "--set", "train.epochs=80", "--set", "train.lr=0.05", "--set", "model.activation=relu"]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -313,7 +313,7 @@ def test_workers_on_postgresql_share_one_study_without_losing_trials(tmp_path, c
     # The first process makes the study (and retrains its best); two plain workers then join it.
     first = _invoke("--space", space_file, "--val", val, "--trials", "1", "--json", *common)
     assert first.exit_code == 0, first.output
-    command = [sys.executable, "-m", "tweetsent.cli_tune", "--worker", "--trials", "6", *map(str, common)]
+    command = [sys.executable, "-m", "tweetsent", "tune", "--worker", "--trials", "6", *map(str, common)]
     workers = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outputs = [w.communicate(timeout=240) for w in workers]
     assert [w.returncode for w in workers] == [0, 0], outputs

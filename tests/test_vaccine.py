@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import vaccine_files
-from tweetsent.cli import app
+from tweetsent.cli.main import app
 
 pytestmark = pytest.mark.slow
 
@@ -31,9 +31,9 @@ def test_presets_reach_their_recorded_scores(tmp_path, preset):
 
 
 def test_tweet_tokenizer_lowers_out_of_vocabulary_rate():
-    from tweetsent.data import read_dataset
-    from tweetsent.embeddings import load_embeddings
-    from tweetsent.features import EmbeddingAverager
+    from tweetsent.data.tables import read_dataset
+    from tweetsent.features.embeddings import load_embeddings
+    from tweetsent.features.pooling import EmbeddingAverager
 
     train, _ = vaccine_files()
     texts = read_dataset(train).texts

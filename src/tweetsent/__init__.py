@@ -17,17 +17,17 @@ __all__ = [
 ]
 
 _WHERE = {
-    "TweetClassifier": "tweetsent.classifier", "read_dataset": "tweetsent.data",
-    "resolve_config": "tweetsent.config", "RunConfig": "tweetsent.config",
-    "load_embeddings": "tweetsent.embeddings", "compute_metrics": "tweetsent.metrics",
-    "train_run": "tweetsent.runs", "evaluate_run": "tweetsent.runs", "predict_file": "tweetsent.runs",
-    "load_run": "tweetsent.runs", "tokenize": "tweetsent.text",
+    "TweetClassifier": "tweetsent.models.classifier", "read_dataset": "tweetsent.data.tables",
+    "resolve_config": "tweetsent.config.settings", "RunConfig": "tweetsent.config.settings",
+    "load_embeddings": "tweetsent.features.embeddings", "compute_metrics": "tweetsent.evaluation.metrics",
+    "train_run": "tweetsent.runs.workflow", "evaluate_run": "tweetsent.runs.workflow", "predict_file": "tweetsent.runs.workflow",
+    "load_run": "tweetsent.runs.workflow", "tokenize": "tweetsent.data.text",
 }
 
 
 def __getattr__(name: str):
     if name == "plots":
-        return importlib.import_module("tweetsent.plots")
+        return importlib.import_module("tweetsent.reporting.plots")
     if name in _WHERE:
         return getattr(importlib.import_module(_WHERE[name]), name)
     raise AttributeError(f"module 'tweetsent' has no attribute {name!r}")

@@ -1,0 +1,357 @@
+"""The ``tweetsent`` command line.
+
+    tweetsent train --train train.csv --val val.csv --config seed-prelu --json
+
+Heavy modules (torch, pandas, matplotlib) are imported inside the commands so that
+``tweetsent --help`` answers at once. Every `TweetsentError` becomes one line on stderr and
+exit code 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from tweetsent.cli.backprop import backprop
+from tweetsent.cli.compare import compare, report
+from tweetsent.cli.ensemble import ensemble
+from tweetsent.cli.runs import runs_app
+from tweetsent.cli.tune import tune
+from tweetsent.errors import DataError, TweetsentError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(help="Train, tune, evaluate, compare and explain tweet classifiers.",
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+data_app = typer.Typer(help="Get datasets and inspect tables.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+app.add_typer(runs_app, name="runs", help="The experiment log: list, show, diff, star, note, export runs.")
+app.command("compare", help="Compare runs side by side, with paired significance tests.")(compare)
+app.command("report", help="Write an HTML or Markdown report of one run or a comparison.")(report)
+app.command("ensemble", help="Average several runs' probabilities into one model directory.")(ensemble)
+app.command("tune", help="Search hyperparameters with Optuna; every trial lands in the experiment log.")(tune)
+app.command("backprop", help="Backpropagation through a small expression, node by node.")(backprop)
+
+
+def _fail(message: str, code: int = 2):
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def friendly(func):
+    """Turn tweetsent's errors and Ctrl-C into one line on stderr and an exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        from tweetsent.training.loop import TrainingInterrupted
+
+        try:
+            return func(*args, **kwargs)
+        except TweetsentError as exc:
+            _fail(str(exc), exc.exit_code)
+        except TrainingInterrupted as exc:
+            where = (f"its {len(exc.history)} finished epoch(s) are in the experiment log as run "
+                     f"{exc.run_id} (tweetsent runs show {exc.run_id})" if getattr(exc, "run_id", None)
+                     else f"{len(exc.history)} epoch(s) were finished")
+            _fail(f"training stopped by {exc.signal_name}; no run directory was written; {where}", 130)
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+
+    return wrapper
+
+
+ConfigOpt = Annotated[Optional[str], typer.Option("--config", "-c", help="A preset name (seed-prelu, seed-tanh, ...) or a TOML file.")]
+SetOpt = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override one setting: section.key=value (TOML value). Repeatable.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as one JSON object on stdout.")]
+RunsDirOpt = Annotated[Path, typer.Option("--runs-dir", envvar="TWEETSENT_RUNS_DIR", help="Where run directories and the default log (runs.db) go.")]
+LogUrlOpt = Annotated[Optional[str], typer.Option("--log-url", envvar="TWEETSENT_LOG_URL", help="Experiment log database URL (default: sqlite under --runs-dir).")]
+NoLogOpt = Annotated[bool, typer.Option("--no-log", help="Do not record this in the experiment log.")]
+
+
+def _open_log(no_log: bool, log_url: Optional[str], runs_dir: Path):
+    if no_log:
+        return None
+    from tweetsent.runlog.log import RunLog
+
+    return RunLog.open(log_url, runs_dir)
+
+
+def _print_metrics(metrics: dict, title: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table()
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key in ("accuracy", "f1_macro", "f1_weighted", "f1_micro", "precision_macro", "recall_macro",
+                "precision_weighted", "recall_weighted", "loss", "roc_auc_macro"):
+        value = metrics.get(key)
+        table.add_row(key, "-" if value is None else f"{value:.4f}")
+    per_class = Table(title="per class")
+    for col in ("class", "precision", "recall", "f1", "support"):
+        per_class.add_column(col, justify="right" if col != "class" else "left")
+    for cls, row in metrics["per_class"].items():
+        per_class.add_row(cls, f"{row['precision']:.4f}", f"{row['recall']:.4f}", f"{row['f1']:.4f}", str(row["support"]))
+    console = Console()
+    console.print(f"[bold]{title}[/bold]")
+    console.print(table)
+    console.print(per_class)
+
+
+@app.command()
+@friendly
+def train(
+    train_file: Annotated[Path, typer.Option("--train", help="Labelled training table (CSV, TSV, JSONL, Parquet).")],
+    val_file: Annotated[Optional[Path], typer.Option("--val", help="Labelled validation table, scored every epoch.")] = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed (train.seed).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Run directory to write (default: runs/<time>-<name>-s<seed>).")] = None,
+    runs_dir: RunsDirOpt = Path("runs"),
+    as_json: JsonOpt = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+    figures: Annotated[bool, typer.Option("--figures/--no-figures", help="Write PNG figures.")] = True,
+    log_url: LogUrlOpt = None,
+    no_log: NoLogOpt = False,
+) -> None:
+    """Train a classifier and write a run directory (config, history, metrics, model, figures)."""
+    from tweetsent.config.settings import resolve_config
+    from tweetsent.training.progress import EpochProgress
+    from tweetsent.runs.workflow import train_run
+
+    cfg = resolve_config(config, set_ or [], seed)
+    callbacks = [] if quiet else [EpochProgress(cfg.name or "train")]
+    log = _open_log(no_log, log_url, runs_dir)
+    result = train_run(cfg, train_file, val_file, out=out, runs_dir=runs_dir, callbacks=callbacks, figures=figures,
+                       log=log)
+    if as_json:
+        typer.echo(json.dumps({**(result.metrics or {}), "run_dir": str(result.run_dir), "run_id": result.run_id}))
+        return
+    if result.metrics:
+        _print_metrics(result.metrics, f"{cfg.name or 'run'} on {val_file.name}")
+    typer.echo(f"run directory: {result.run_dir}" + (f"  (logged as {result.run_id})" if result.run_id else ""))
+
+
+@app.command()
+@friendly
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory made by `tweetsent train`.")],
+    data: Annotated[Path, typer.Option("--data", help="Labelled table to score.")],
+    predictions: Annotated[Optional[Path], typer.Option("--predictions", help="Also write each tweet's prediction here (CSV).")] = None,
+    as_json: JsonOpt = False,
+    runs_dir: RunsDirOpt = Path("runs"),
+    log_url: LogUrlOpt = None,
+    no_log: NoLogOpt = False,
+) -> None:
+    """Score a trained run on any labelled file (every metric of `train`)."""
+    from tweetsent.runs.workflow import evaluate_run
+
+    metrics = evaluate_run(run_dir, data, predictions, log=_open_log(no_log, log_url, runs_dir))
+    if as_json:
+        typer.echo(json.dumps({**metrics, "run_dir": str(run_dir)}))
+    else:
+        _print_metrics(metrics, f"{run_dir.name} on {data.name}")
+
+
+@app.command()
+@friendly
+def predict(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory made by `tweetsent train`.")],
+    data: Annotated[str, typer.Option("--data", help="Table of tweets, or - for one tweet per line on stdin.")] = "-",
+    out: Annotated[str, typer.Option("--out", help="Output CSV (text, label, p_<class>...), or - for stdout.")] = "-",
+    text_column: Annotated[Optional[str], typer.Option("--text-column", help="Text column (default: the run's, or found).")] = None,
+    chunk_size: Annotated[int, typer.Option("--chunk-size", help="Tweets per chunk (memory stays flat).")] = 30_000,
+) -> None:
+    """Label unlabelled tweets with class and per-class probabilities, streaming in chunks."""
+    from tweetsent.runs.workflow import predict_file
+
+    n = predict_file(run_dir, data, sys.stdout.buffer if out == "-" else out, chunk_size, text_column)
+    if out != "-":
+        typer.echo(f"{n} tweets labelled -> {out}", err=True)
+
+
+@app.command("learning-curve")
+@friendly
+def learning_curve_cmd(
+    train_file: Annotated[Path, typer.Option("--train", help="Labelled training table.")],
+    val_file: Annotated[Path, typer.Option("--val", help="Labelled validation table.")],
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Seeds the samples and the training.")] = None,
+    fractions: Annotated[str, typer.Option("--fractions", help="Comma-separated shares of the training file.")] = "0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1.0",
+    out: Annotated[Path, typer.Option("--out", help="Folder for learning_curve.csv / .json / .png.")] = Path("learning-curve"),
+    metric: Annotated[str, typer.Option("--metric", help="Score plotted: f1_macro, f1_weighted, accuracy or loss.")] = "f1_macro",
+    as_json: JsonOpt = False,
+) -> None:
+    """Scores against training-set size (training sample and validation), as a table and a figure."""
+    import pandas as pd
+    from rich.console import Console
+    from rich.table import Table
+
+    from tweetsent.config.settings import resolve_config
+    from tweetsent.runs.curves import learning_curve
+    from tweetsent.errors import ConfigError
+    from tweetsent.util.files import atomic_path, atomic_write_json
+    from tweetsent.reporting.plots import learning_curve_figure
+
+    if metric not in ("f1_macro", "f1_weighted", "accuracy", "loss"):
+        raise ConfigError(f"--metric {metric!r} is not one of: f1_macro, f1_weighted, accuracy, loss")
+    try:
+        shares = [float(x) for x in fractions.split(",") if x.strip()]
+    except ValueError as exc:
+        raise ConfigError(f"--fractions {fractions!r}: give numbers separated by commas, e.g. 0.25,0.5,1") from exc
+    cfg = resolve_config(config, set_ or [], seed)
+    err = Console(stderr=True)
+    rows = learning_curve(cfg, train_file, val_file, shares, on_step=lambda r: err.print(
+        f"{r['fraction']:.0%} of the training set ({r['n_train']} tweets): train {metric} "
+        f"{r['train_' + metric]:.4f}, validation {metric} {r['val_' + metric]:.4f} ({r['seconds']:.1f} s)"))
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "learning_curve.csv") as tmp:
+        pd.DataFrame(rows).to_csv(tmp, index=False)
+    atomic_write_json(out / "learning_curve.json", {"config": cfg.to_dict(), "rows": rows})
+    fig = learning_curve_figure(rows, metric, f"Learning curve: {cfg.name or 'run'}")
+    with atomic_path(out / "learning_curve.png") as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    if as_json:
+        typer.echo(json.dumps({"rows": rows, "out": str(out)}))
+        return
+    table = Table(title=f"Learning curve ({metric})")
+    for col in ("share", "tweets", f"train {metric}", f"validation {metric}", "seconds"):
+        table.add_column(col, justify="right")
+    for r in rows:
+        table.add_row(f"{r['fraction']:.0%}", str(r["n_train"]), f"{r['train_' + metric]:.4f}",
+                      f"{r['val_' + metric]:.4f}", f"{r['seconds']:.1f}")
+    Console().print(table)
+    typer.echo(f"wrote {out / 'learning_curve.csv'}, {out / 'learning_curve.png'}")
+
+
+@app.command("reproduce-study")
+@friendly
+def reproduce_study(
+    train_file: Annotated[Path, typer.Option("--train", help="Labelled training table (the study's vaccine_train_set.csv).")],
+    val_file: Annotated[Path, typer.Option("--val", help="Labelled validation table.")],
+    embeddings: Annotated[Optional[str], typer.Option("--embeddings", help="Word vectors for the networks (default: bundled GloVe 6B 50d; the study's best used 300d).")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Folder for the three runs, the learning curve and report.html.")] = Path("study"),
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    runs_dir: RunsDirOpt = Path("runs"),
+    log_url: LogUrlOpt = None,
+    no_log: NoLogOpt = False,
+) -> None:
+    """Run the study's protocol (seed-tanh, seed-prelu, seed-softmax) and write its comparison report."""
+    from tweetsent.config.settings import resolve_config
+    from tweetsent.runs.curves import learning_curve
+    from tweetsent.util.files import atomic_path, atomic_write_json
+    from tweetsent.reporting.plots import learning_curve_figure
+    from tweetsent.training.progress import EpochProgress
+    from tweetsent.reporting.report import write_report
+    from tweetsent.runs.workflow import train_run
+
+    if out.exists() and any(out.iterdir()):
+        raise DataError(f"{out}: the folder is not empty; choose another --out or remove it")
+    log = _open_log(no_log, log_url, runs_dir)
+    run_dirs = []
+    for preset in ("seed-tanh", "seed-prelu", "seed-softmax"):
+        overrides = [f"features.embeddings={embeddings}"] if embeddings and preset != "seed-softmax" else []
+        cfg = resolve_config(preset, overrides, seed)
+        result = train_run(cfg, train_file, val_file, out=out / preset, callbacks=[EpochProgress(preset)], log=log,
+                           study="reproduce-study")
+        run_dirs.append(result.run_dir)
+        typer.echo(f"{preset}: accuracy {result.metrics['accuracy']:.4f}, weighted F1 {result.metrics['f1_weighted']:.4f}, "
+                   f"macro F1 {result.metrics['f1_macro']:.4f}", err=True)
+    # The study's score curve for the softmax regression.
+    rows = learning_curve(resolve_config("seed-softmax", [], seed), train_file, val_file)
+    atomic_write_json(out / "softmax_learning_curve.json", rows)
+    with atomic_path(out / "softmax_learning_curve.png") as tmp:
+        learning_curve_figure(rows, "f1_macro", "Learning curve: seed-softmax").savefig(tmp, dpi=110, format="png")
+    report_path = write_report(run_dirs, out / "report.html")
+    typer.echo(f"report: {report_path}")
+
+
+@app.command()
+@friendly
+def presets(name: Annotated[Optional[str], typer.Argument(help="Show this preset resolved.")] = None) -> None:
+    """List the shipped presets, or print one resolved as TOML."""
+    from tweetsent.config.settings import preset_names, preset_summary, resolve_config
+
+    if name is None:
+        names = preset_names()
+        width = max(map(len, names))
+        for preset in names:
+            typer.echo(f"{preset:<{width}}  {preset_summary(preset)}")
+    else:
+        typer.echo(resolve_config(name).to_toml())
+
+
+@data_app.command("get")
+@friendly
+def data_get(
+    name: Annotated[str, typer.Argument(help="Dataset name (vaccine).")] = "vaccine",
+    dest: Annotated[Optional[Path], typer.Option("--dest", help="Folder to put the files in (default data/<name>).")] = None,
+    source: Annotated[Optional[str], typer.Option("--from", envvar="TWEETSENT_DATA_MIRROR", help="Local folder or mirror URL to copy from instead of the public copy.")] = None,
+) -> None:
+    """Download a dataset (checksums verified), or copy it from a local folder or mirror."""
+    from tweetsent.data.download import get_dataset
+
+    files = get_dataset(name, dest or Path("data") / name, source=source, progress=sys.stderr.isatty())
+    for path in files.values():
+        typer.echo(str(path))
+
+
+@data_app.command("embeddings")
+@friendly
+def data_embeddings(
+    url: Annotated[str, typer.Argument(help="URL (or local path) of a GloVe / word2vec file, e.g. .../glove.6B.zip")],
+    sha256: Annotated[Optional[str], typer.Option("--sha256", help="Expected checksum; the download is refused if it differs.")] = None,
+    member: Annotated[Optional[str], typer.Option("--member", help="File inside a .zip to convert now, e.g. glove.6B.300d.txt.")] = None,
+) -> None:
+    """Download word vectors into the cache (once), optionally convert them, and print the spec to use."""
+    from tweetsent.data.download import fetch_embeddings
+    from tweetsent.features.embeddings import load_embeddings
+
+    path = fetch_embeddings(url, sha256=sha256, progress=sys.stderr.isatty())
+    spec = f"{path}:{member}" if member else str(path)
+    if member or path.suffix != ".zip":
+        emb = load_embeddings(spec)
+        typer.echo(f"{len(emb.words)} words x {emb.dim} dimensions, cached", err=True)
+    typer.echo(f"use: --set features.embeddings={spec}")
+
+
+@data_app.command("inspect")
+@friendly
+def data_inspect(
+    path: Annotated[Path, typer.Argument(help="A table of tweets.")],
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Rows, classes and the out-of-vocabulary rate of a table under a config's tokenizer."""
+    import numpy as np
+
+    from tweetsent.config.settings import resolve_config
+    from tweetsent.data.tables import read_dataset
+    from tweetsent.features.embeddings import load_embeddings
+    from tweetsent.features.pooling import EmbeddingAverager
+
+    cfg = resolve_config(config, set_ or [])
+    ds = read_dataset(path, cfg.data.text_column, cfg.data.label_column, require_labels=False)
+    typer.echo(f"{path}: {len(ds)} tweets, text column {ds.text_column!r}")
+    if ds.labels is not None:
+        values, counts = np.unique(ds.labels, return_counts=True)
+        typer.echo("classes: " + ", ".join(f"{v}: {c} ({c / len(ds):.1%})" for v, c in zip(values, counts)))
+    emb = load_embeddings(cfg.features.embeddings)
+    tokens = EmbeddingAverager(emb, cfg.features.tokenizer).token_ids(ds.texts)
+    typer.echo(f"tokenizer {cfg.features.tokenizer!r} with {cfg.features.embeddings}: "
+               f"{len(tokens.ids) / max(len(ds), 1):.1f} tokens per tweet, out-of-vocabulary {tokens.oov_rate():.2%} "
+               f"of tokens, {tokens.empty_docs()} tweet(s) with no known word")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,321 @@
+"""``tweetsent runs ...``: list, show, compare, star, annotate, remove and export logged runs.
+
+    tweetsent runs list --where "f1_macro>0.7 and optimizer=radam" --sort -f1_macro --dots
+
+Mounted by the main CLI with ``app.add_typer(runs_app, name="runs")``. Every command turns a
+``TweetsentError`` into one ``error: ...`` line on stderr and exit code 2; ``--json`` prints
+exactly one JSON document on stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from contextlib import contextmanager
+from typing import Annotated, Optional
+
+import typer
+
+from tweetsent.errors import ConfigError, TweetsentError
+from tweetsent.runlog.query import value_text
+
+__all__ = ["runs_app", "dot_repeats", "DOT"]
+
+runs_app = typer.Typer(
+    help="The experiment log: every train/evaluate/trial run, its config, epochs and scores.",
+    no_args_is_help=True,
+)
+
+DOT = "·"
+_STATUS_STYLE = {"finished": "green", "failed": "red", "interrupted": "yellow", "running": "cyan"}
+# Columns every listing shows; the rest appear only when their values differ between runs.
+_FIXED_METRICS = ("f1_macro", "accuracy")
+_MAYBE_FIELDS = ("kind", "study", "best_epoch", "overfit")
+
+LogUrl = Annotated[
+    Optional[str],
+    typer.Option("--log-url", help="sqlite:///PATH or postgresql://USER@HOST/DB [env TWEETSENT_LOG_URL]", show_default=False),
+]
+RunsDir = Annotated[str, typer.Option("--runs-dir", envvar="TWEETSENT_RUNS_DIR", help="Folder of the default SQLite log (runs.db).")]
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of a table.")]
+
+
+@contextmanager
+def _user_errors():
+    try:
+        yield
+    except TweetsentError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _open(log_url: str | None, runs_dir: str):
+    from tweetsent.runlog.log import RunLog
+
+    return RunLog.open(url=log_url, runs_dir=runs_dir)
+
+
+def _console():
+    from rich.console import Console
+
+    # Piped output is read whole or by tools: do not squeeze the table into 80 columns.
+    wide = not sys.stdout.isatty() and "COLUMNS" not in os.environ
+    return Console(width=200 if wide else None)
+
+
+def _print_json(document) -> None:
+    typer.echo(json.dumps(document, indent=2, default=str))
+
+
+def _cell(value) -> str:
+    """A value as rich markup text (escaped: ``[125,75]`` is data, not a style tag)."""
+    from rich.markup import escape
+
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return escape(value_text(value))
+
+
+def dot_repeats(rows: list[list[str]], keep: tuple[int, ...] = (0,)) -> list[list[str]]:
+    """Replace each cell equal to the one above it by ``·``, as the hand-kept study sheet did.
+
+    Parameters
+    ----------
+    rows : list of list of str
+        Rendered table cells, first row on top.
+    keep : tuple of int
+        Column indices always written out (ids, names).
+
+    Returns
+    -------
+    list of list of str
+        A new table; the first row is never dotted, and neither are empty cells.
+    """
+    out = []
+    for i, row in enumerate(rows):
+        out.append([
+            DOT if i and j not in keep and cell != "" and cell == rows[i - 1][j] else cell
+            for j, cell in enumerate(row)
+        ])  # fmt: skip
+    return out
+
+
+def _list_columns(records: list[dict]) -> list[tuple[str, object]]:
+    """(header, getter) pairs: id, star, name, status, varying fields/config, then scores."""
+
+    def varies(get) -> bool:
+        return len({value_text(get(r)) for r in records}) > 1
+
+    columns = [("id", lambda r: r["id"]), ("★", lambda r: "★" if r["starred"] else ""),
+               ("name", lambda r: r["name"]), ("status", lambda r: r["status"])]  # fmt: skip
+    for field in _MAYBE_FIELDS:
+        get = lambda r, field=field: r.get(field)  # noqa: E731
+        if varies(get):
+            columns.append((field, get))
+    config = list(dict.fromkeys(k for r in records for k in r["config"]))
+    changing = [key for key in config if varies(lambda r, key=key: r["config"].get(key))]
+    ends = [key.rsplit(".", 1)[-1] for key in changing]
+    for key, end in zip(changing, ends):
+        header = end if ends.count(end) == 1 and end not in ("name", "status", "id") else key
+        columns.append((header, lambda r, key=key: r["config"].get(key)))
+    metrics = list(_FIXED_METRICS)
+    if any("loss" in r["metrics"] for r in records):
+        metrics.append("loss")
+    for name in metrics:
+        columns.append((name, lambda r, name=name: r["metrics"].get(name)))
+    return columns
+
+
+@runs_app.command("list")
+def list_runs(
+    where: Annotated[Optional[str], typer.Option("--where", "-w", help='Filter, e.g. "f1_macro>0.7 and optimizer=radam".')] = None,
+    sort: Annotated[Optional[str], typer.Option("--sort", "-s", help="Sort keys, '-' for descending, e.g. -f1_macro.")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", "-n", min=1, help="At most N runs (the newest N without --sort).")] = None,
+    dots: Annotated[bool, typer.Option("--dots", help=f"Print {DOT} where a value equals the row above.")] = False,
+    as_json: Json = False,
+    log_url: LogUrl = None,
+    runs_dir: RunsDir = "runs",
+) -> None:
+    """List runs: the columns that differ between them, plus f1_macro and accuracy."""
+    with _user_errors():
+        log = _open(log_url, runs_dir)
+        try:
+            records = log.list(where=where, sort=sort, limit=limit)
+        finally:
+            log.close()
+    if as_json:
+        _print_json(records)
+        return
+    from rich.table import Table
+
+    columns = _list_columns(records)
+    cells = [[_cell(get(r)) for _, get in columns] for r in records]
+    if dots:
+        cells = dot_repeats(cells, keep=(0, 1, 2, 3))
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for header, _ in columns:
+        table.add_column(header, justify="right" if header in ("f1_macro", "accuracy", "loss") else "left")
+    for record, row in zip(records, cells):
+        styled = list(row)
+        styled[3] = f"[{_STATUS_STYLE.get(row[3], 'default')}]{row[3]}[/]"
+        table.add_row(*styled, style="green" if record["starred"] else None)
+    console = _console()
+    console.print(table)
+    console.print(f"{len(records)} run(s)", style="dim")
+
+
+@runs_app.command("show")
+def show(run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix is enough) or name.")],
+         as_json: Json = False, log_url: LogUrl = None, runs_dir: RunsDir = "runs") -> None:  # fmt: skip
+    """Everything about one run: fields, config, metrics, per-class scores and epochs."""
+    with _user_errors():
+        log = _open(log_url, runs_dir)
+        try:
+            record = log.get(run_id)
+        finally:
+            log.close()
+    if as_json:
+        _print_json(record)
+        return
+    from rich.table import Table
+
+    from tweetsent.runlog.query import flatten
+
+    console = _console()
+    fields = Table(box=None, show_header=False, title=f"run {record['id']}", title_justify="left")
+    for key in ("name", "kind", "study", "parent", "status", "starred", "started_at", "ended_at", "duration_s",
+                "best_epoch", "overfit", "overfit_evidence", "error", "note", "run_dir", "package_version",
+                "git_commit", "hostname", "pid"):  # fmt: skip
+        if record.get(key) not in (None, ""):
+            fields.add_row(key, _cell(record[key]))
+    for role, digest in record["fingerprints"].items():
+        fields.add_row(f"fingerprint.{role}", str(digest))
+    console.print(fields)
+    _key_values(console, "config", flatten(record["config"]))
+    metrics = record["metrics"]
+    _key_values(console, "metrics", {k: v for k, v in metrics.items() if not isinstance(v, (list, dict))})
+    if metrics.get("per_class"):
+        table = Table(title="per class", title_justify="left", box=None, header_style="bold")
+        for header in ("class", "precision", "recall", "f1", "support"):
+            table.add_column(header, justify="left" if header == "class" else "right")
+        for label, scores in metrics["per_class"].items():
+            table.add_row(label, *(_cell(scores.get(k)) for k in ("precision", "recall", "f1", "support")))
+        console.print(table)
+    if record["history"]:
+        keys = list(dict.fromkeys(k for h in record["history"] for k in h))
+        table = Table(title="epochs", title_justify="left", box=None, header_style="bold")
+        for key in keys:
+            table.add_column(key, justify="right")
+        for h in record["history"]:
+            best = h.get("epoch") == record.get("best_epoch")
+            table.add_row(*(_cell(h.get(k)) for k in keys), style="bold green" if best else None)
+        console.print(table)
+
+
+def _key_values(console, title: str, values: dict) -> None:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", box=None, show_header=False)
+    for key, value in values.items():
+        table.add_row(key, _cell(value))
+    console.print(table)
+
+
+@runs_app.command("diff")
+def diff(a: Annotated[str, typer.Argument(help="First run (id prefix or name).")],
+         b: Annotated[str, typer.Argument(help="Second run.")],
+         as_json: Json = False, log_url: LogUrl = None, runs_dir: RunsDir = "runs") -> None:  # fmt: skip
+    """Config keys that changed between two runs, and every metric with its delta (b - a)."""
+    with _user_errors():
+        log = _open(log_url, runs_dir)
+        try:
+            result = log.diff(a, b)
+        finally:
+            log.close()
+    if as_json:
+        _print_json(result)
+        return
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=None, header_style="bold", title=f"{result['a']} -> {result['b']}", title_justify="left")
+    for header in ("", "key", "a", "b", "delta"):
+        table.add_column(header, justify="right" if header == "delta" else "left")
+    for section in ("config", "fingerprints"):
+        for key, pair in result[section].items():
+            table.add_row(section, key, _cell(pair["a"]), _cell(pair["b"]), "")
+    for key, triple in result["metrics"].items():
+        delta = triple["delta"]
+        shown = "" if delta is None else Text(f"{delta:+.4f}", style="green" if delta > 0 else "red" if delta < 0 else "")
+        table.add_row("metrics", key, _cell(triple["a"]), _cell(triple["b"]), shown)
+    _console().print(table)
+
+
+def _curate(action: str, run_id: str, log_url: str | None, runs_dir: str, *args) -> str:
+    with _user_errors():
+        log = _open(log_url, runs_dir)
+        try:
+            return getattr(log, action)(run_id, *args)
+        finally:
+            log.close()
+
+
+@runs_app.command("star")
+def star(run_id: str, log_url: LogUrl = None, runs_dir: RunsDir = "runs") -> None:
+    """Star a run (green in the list and in the xlsx export)."""
+    typer.echo(f"starred {_curate('star', run_id, log_url, runs_dir, True)}")
+
+
+@runs_app.command("unstar")
+def unstar(run_id: str, log_url: LogUrl = None, runs_dir: RunsDir = "runs") -> None:
+    """Remove a run's star."""
+    typer.echo(f"unstarred {_curate('star', run_id, log_url, runs_dir, False)}")
+
+
+@runs_app.command("note")
+def note(run_id: str, text: str, log_url: LogUrl = None, runs_dir: RunsDir = "runs") -> None:
+    """Attach a note to a run (replaces the previous note; "" clears it)."""
+    typer.echo(f"noted {_curate('note', run_id, log_url, runs_dir, text)}")
+
+
+def _stdin_is_interactive() -> bool:
+    return sys.stdin.isatty()
+
+
+@runs_app.command("rm")
+def rm(run_id: str, yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+       log_url: LogUrl = None, runs_dir: RunsDir = "runs") -> None:  # fmt: skip
+    """Remove a run and its epochs from the log (its run directory stays on disk)."""
+    with _user_errors():
+        log = _open(log_url, runs_dir)
+        try:
+            record = log.get(run_id)
+            if not yes:
+                if not _stdin_is_interactive():
+                    raise ConfigError(f"not removing run {record['id']} without --yes: stdin is not a terminal to ask on")
+                if not typer.confirm(f"remove run {record['id']} ({record['name'] or 'unnamed'}, {record['status']})?"):
+                    typer.echo("kept")
+                    return
+            log.remove(record["id"])
+        finally:
+            log.close()
+    typer.echo(f"removed {record['id']}")
+
+
+@runs_app.command("export")
+def export(csv: Annotated[Optional[str], typer.Option("--csv", help="Write all runs as CSV.")] = None,
+           xlsx: Annotated[Optional[str], typer.Option("--xlsx", help="Write sheets 'runs' (starred green) and 'history'.")] = None,
+           log_url: LogUrl = None, runs_dir: RunsDir = "runs") -> None:  # fmt: skip
+    """Export the whole log as a spreadsheet like the hand-kept study sheet."""
+    with _user_errors():
+        if not csv and not xlsx:
+            raise ConfigError("export needs --csv FILE or --xlsx FILE (or both)")
+        log = _open(log_url, runs_dir)
+        try:
+            if csv:
+                typer.echo(f"wrote {log.export_csv(csv)}")
+            if xlsx:
+                typer.echo(f"wrote {log.export_xlsx(xlsx)}")
+        finally:
+            log.close()

@@ -1,0 +1,269 @@
+"""Run directories: train, evaluate and predict as a command line or notebook does them.
+
+    result = train_run(resolve_config("seed-prelu"), "train.csv", "val.csv")
+    result.run_dir      # runs/20261128-031500-seed-prelu-s0
+    evaluate_run(result.run_dir, "test.csv")["f1_macro"]
+
+A run directory holds ``config.toml`` (resolved), ``run.json`` (data, fingerprints, timings,
+versions), ``history.json`` / ``history.csv`` (per epoch), ``metrics.json``,
+``predictions.csv`` (validation tweets with true label, prediction and probabilities),
+``model/`` (``model.safetensors`` + ``model.json``) and ``figures/*.png``. It is built in a
+hidden ``.incomplete-*`` sibling and renamed into place when complete, so a directory that
+exists is a finished run.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from tweetsent.models.classifier import TweetClassifier, package_version
+from tweetsent.config.settings import RunConfig
+from tweetsent.data.tables import Dataset, check_compatible, iter_text_chunks, read_dataset
+from tweetsent.features.embeddings import load_embeddings
+from tweetsent.errors import DataError, ModelError
+from tweetsent.util.files import atomic_dir, atomic_path, atomic_write_json, sha256_file
+from tweetsent.training.loop import Callback, TrainingInterrupted
+
+__all__ = ["RunResult", "train_run", "evaluate_run", "predict_file", "load_run", "write_predictions"]
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    metrics: dict | None
+    history: list[dict]
+    config: RunConfig
+    classifier: TweetClassifier
+    run_id: str | None = None  # the experiment log's id of this run
+
+
+class _LogEpochs(Callback):
+    """Copies every finished epoch into the experiment log as it happens."""
+
+    def __init__(self, log, run_id: str) -> None:
+        self.log, self.run_id = log, run_id
+
+    def on_epoch_end(self, record: dict, model) -> None:
+        self.log.add_epoch(self.run_id, record)
+
+
+class _Logged:
+    """Start a log entry; on leaving, mark it failed or interrupted unless it was finished."""
+
+    def __init__(self, log, **start) -> None:
+        self.log, self.start = log, start
+        self.run_id: str | None = None
+
+    def __enter__(self) -> "_Logged":
+        if self.log is not None:
+            self.run_id = self.log.start(**self.start)
+        return self
+
+    def finish(self, **values) -> None:
+        if self.log is not None:
+            self.log.finish(self.run_id, **values)
+            self.run_id = None
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self.log is None or self.run_id is None or exc_type is None:
+            return
+        interrupted = issubclass(exc_type, (KeyboardInterrupt, TrainingInterrupted))
+        self.log.fail(self.run_id, "interrupted" if interrupted else "failed",
+                      str(exc).splitlines()[0] if str(exc) else exc_type.__name__)
+        if isinstance(exc, TrainingInterrupted):
+            exc.run_id = self.run_id
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _run_name(cfg: RunConfig) -> str:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{cfg.name or 'run'}-s{cfg.train.seed}"
+
+
+def write_predictions(path: Path, texts: Sequence[str], proba: np.ndarray, classes: Sequence,
+                      labels: np.ndarray | None = None) -> None:
+    """CSV of each tweet with its prediction and per-class probabilities (and true label)."""
+    import pandas as pd
+
+    frame = pd.DataFrame({"text": list(texts)})
+    if labels is not None:
+        frame["label"] = labels
+    frame["predicted"] = np.asarray(classes, dtype=object)[proba.argmax(axis=1)]
+    for k, cls in enumerate(classes):
+        frame[f"p_{cls}"] = np.round(proba[:, k], 6)
+    frame.to_csv(path, index=False)
+
+
+def train_run(cfg: RunConfig, train_path: str | Path, val_path: str | Path | None = None,
+              out: str | Path | None = None, runs_dir: str | Path = "runs",
+              callbacks: Sequence[Callback] = (), figures: bool = True, log=None,
+              kind: str = "train", study: str | None = None) -> RunResult:
+    """Train a model, score it on the validation file and write a complete run directory.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        Resolved configuration.
+    train_path, val_path : path
+        Labelled tables; without ``val_path`` no validation curves or metrics are made.
+    out : path, optional
+        The run directory; default ``runs_dir/<timestamp>-<name>-s<seed>``.
+    callbacks : sequence of Callback
+        Progress display, ...
+    figures : bool
+        Write the PNG figures.
+    log : RunLog, optional
+        The experiment log to record the run in (start, every epoch, end or failure).
+    kind, study : str
+        How the log files the run ("train" or "trial", and the tuning study).
+
+    Returns
+    -------
+    RunResult
+    """
+    from tweetsent.evaluation.metrics import compute_metrics  # scikit-learn: not needed to predict
+    from tweetsent.evaluation.overfit import overfit_verdict
+
+    started, clock = _now(), time.perf_counter()
+    train = read_dataset(train_path, cfg.data.text_column, cfg.data.label_column)
+    val = read_dataset(val_path, cfg.data.text_column, cfg.data.label_column) if val_path else None
+    if val is not None:
+        check_compatible(train, val)
+    run_dir = Path(out) if out else Path(runs_dir) / _run_name(cfg)
+    if run_dir.exists():
+        raise DataError(f"{run_dir}: a run directory is already there; choose another --out or remove it")
+    fingerprints = {"train": sha256_file(train_path), "val": sha256_file(val_path) if val else None}
+    if "embeddings" in cfg.features.input and cfg.model.kind not in ("finetune", "ensemble"):
+        fingerprints["embeddings"] = load_embeddings(cfg.features.embeddings).fingerprint
+    data = {"train": Path(train_path).resolve(), "val": Path(val_path).resolve() if val else None}
+    with _Logged(log, kind=kind, config=cfg.to_dict(), data=data, fingerprints=fingerprints, run_dir=run_dir,
+                 name=cfg.name or None, study=study) as logged:
+        if logged.run_id:
+            callbacks = [*callbacks, _LogEpochs(log, logged.run_id)]
+        clf = TweetClassifier(cfg).fit(train.texts, train.labels, val.texts if val else None,
+                                       val.labels if val else None, callbacks=callbacks)
+        metrics = proba = None
+        train_scores = _scores(compute_metrics(train.labels, clf.predict_proba(train.texts), clf.classes_))
+        if val is not None:
+            proba = clf.predict_proba(val.texts)
+            metrics = {**compute_metrics(val.labels, proba, clf.classes_, thresholds=clf.decision()),
+                       "train": train_scores}
+        overfit = overfit_verdict(clf.history_, train_scores, _scores(metrics) if metrics else None)
+        info = {
+            "started": started, "finished": _now(), "seconds": round(time.perf_counter() - clock, 3),
+            "package_version": package_version(), "name": cfg.name, "run_id": logged.run_id,
+            "data": {"train": str(data["train"]), "val": str(data["val"]) if val else None,
+                     "train_sha256": fingerprints["train"], "val_sha256": fingerprints["val"],
+                     "n_train": len(train), "n_val": len(val) if val else 0,
+                     "text_column": train.text_column, "label_column": train.label_column},
+            "features": clf.featurizer_.identity(), "oov": clf.train_oov_,
+            "classes": clf.classes_, "best_epoch": clf.best_epoch_, "epochs_run": len(clf.history_),
+            "overfit": overfit,
+        }
+        with atomic_dir(run_dir) as tmp:
+            (tmp / "config.toml").write_text(cfg.to_toml(), encoding="utf-8")
+            atomic_write_json(tmp / "run.json", info)
+            atomic_write_json(tmp / "history.json", clf.history_)
+            _write_history_csv(tmp / "history.csv", clf.history_)
+            clf.save(tmp / "model")
+            if metrics is not None:
+                atomic_write_json(tmp / "metrics.json", metrics)
+                write_predictions(tmp / "predictions.csv", val.texts, proba, clf.classes_, val.labels)
+                if figures:
+                    from tweetsent.reporting.plots import save_run_figures
+
+                    save_run_figures(tmp / "figures", clf.history_, metrics, val.labels, proba, clf.classes_)
+        run_id = logged.run_id
+        logged.finish(metrics=metrics or {"train": train_scores}, best_epoch=clf.best_epoch_, overfit=overfit,
+                      run_dir=run_dir)
+    return RunResult(run_dir, metrics, clf.history_, cfg, clf, run_id)
+
+
+def _scores(metrics: dict) -> dict:
+    """The headline scores that the overfitting verdict and the log compare across sets."""
+    return {k: metrics[k] for k in ("accuracy", "f1_macro", "f1_weighted", "loss")}
+
+
+def _write_history_csv(path: Path, history: list[dict]) -> None:
+    if not history:
+        path.write_text("", encoding="utf-8")
+        return
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(history[0]))
+        writer.writeheader()
+        writer.writerows(history)
+
+
+def load_run(run_dir: str | Path) -> TweetClassifier:
+    """The model of a run directory (or of a bare model folder)."""
+    run_dir = Path(run_dir)
+    if not run_dir.exists():
+        raise ModelError(f"{run_dir}: no such run directory; `tweetsent train` prints the one it writes")
+    return TweetClassifier.load(run_dir)
+
+
+def evaluate_run(run_dir: str | Path, data_path: str | Path, predictions_out: str | Path | None = None,
+                 log=None) -> dict:
+    """Every metric of a trained run on another labelled file (recorded in ``log`` if given)."""
+    from tweetsent.evaluation.metrics import compute_metrics
+
+    clf = load_run(run_dir)
+    data = read_dataset(data_path, clf.config_.data.text_column, clf.config_.data.label_column)
+    train_like = Dataset([], np.asarray(clf.classes_), "the model's training data", "", "")
+    check_compatible(train_like, data)
+    sha = sha256_file(data_path)
+    with _Logged(log, kind="evaluate", config=clf.config_.to_dict(), data={"eval": Path(data_path).resolve()},
+                 fingerprints={"eval": sha, **({"embeddings": clf.featurizer_.embeddings.fingerprint}
+                                               if clf.featurizer_.embeddings is not None else {})},
+                 run_dir=run_dir, name=clf.config_.name or None) as logged:
+        proba = clf.predict_proba(data.texts)
+        metrics = compute_metrics(data.labels, proba, clf.classes_, thresholds=clf.decision())
+        metrics["data"] = {"path": str(Path(data_path).resolve()), "sha256": sha}
+        if predictions_out:
+            with atomic_path(Path(predictions_out)) as tmp:
+                write_predictions(tmp, data.texts, proba, clf.classes_, data.labels)
+        logged.finish(metrics=metrics)
+    return metrics
+
+
+def predict_file(run_dir: str | Path, data: str | Path, out, chunk_size: int = 30_000,
+                 text_column: str | None = None) -> int:
+    """Label a big table (or stdin with ``data="-"``) chunk by chunk, in flat memory.
+
+    Writes CSV with columns ``text``, ``label`` and ``p_<class>`` (4 decimals). ``out`` is a
+    path (written atomically) or a binary stream. Returns the number of tweets.
+    """
+    from pyarrow import csv
+
+    clf = load_run(run_dir)
+    column = clf.config_.data.text_column if text_column is None else text_column
+    classes = np.asarray(clf.classes_)
+    schema = pa.schema([("text", pa.large_string()), ("label", pa.array(classes[:1]).type),
+                        *[(f"p_{c}", pa.float64()) for c in clf.classes_]])
+
+    def _write(sink) -> int:
+        count = 0
+        with csv.CSVWriter(sink, schema) as writer:
+            for texts in iter_text_chunks(data, column, chunk_size):
+                proba = clf.predict_proba(texts)
+                columns = [texts.cast(pa.large_string()), pa.array(classes[proba.argmax(axis=1)])]
+                columns += [pa.array(np.round(proba[:, k].astype(np.float64), 4)) for k in range(len(classes))]
+                writer.write_table(pa.Table.from_arrays(columns, schema=schema))
+                count += len(texts)
+        return count
+
+    if isinstance(out, (str, Path)):
+        with atomic_path(Path(out)) as tmp:
+            return _write(str(tmp))
+    return _write(out)
