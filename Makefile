@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DATA ?= ../shared/data/vaccine
 CONFIG ?= seed-prelu
 
-.PHONY: setup run test bench quality clean
+.PHONY: setup run test bench quality clean docs docs-build
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,3 +34,11 @@ quality: setup
 
 clean:
 	rm -rf $(VENV) runs data .pytest_cache
+
+# The documentation site (mkdocs.yml, docs/): serve it at http://127.0.0.1:8000, or build it into
+# site/ (--strict: any warning, such as a broken link or docstring, fails the build).
+docs: setup
+	$(BIN)/mkdocs serve
+
+docs-build: setup
+	$(BIN)/mkdocs build --strict
