@@ -165,7 +165,7 @@ def best_preset(train: Path, val: Path, seeds: list[int]) -> list[dict]:
             result = train_run(resolve_config("best", seed=seed), train, val, out=f"{tmp}/best-s{seed}", figures=False)
             total = time.perf_counter() - started
             ens = TweetClassifier.load(result.run_dir)
-            members = result.classifier.ensemble_.members
+            members = result.classifier.model_.members_
             # glove-distilled, its teacher the minilm-finetune member just trained (training it again
             # would cost 12 minutes); the time is the student's own fit, teacher inference included
             started = time.perf_counter()

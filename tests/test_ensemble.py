@@ -197,7 +197,7 @@ def test_a_member_listed_twice_trains_again_with_the_next_seed(corpus, tmp_path)
     train = pd.read_csv(corpus[0])
     texts, labels = train.tweet.tolist(), train.label.to_numpy()
     fitted = TweetClassifier(resolve_config(str(ens), seed=7)).fit(texts, labels)
-    first, second = fitted.ensemble_.members
+    first, second = fitted.model_.members_
     assert [m.config_.train.seed for m in (first, second)] == [7, 8]
     alone = TweetClassifier(resolve_config(str(soft), seed=8)).fit(texts, labels)
     np.testing.assert_allclose(second.predict_proba(texts), alone.predict_proba(texts), atol=1e-6)

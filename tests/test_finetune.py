@@ -136,9 +136,9 @@ def test_a_normalizing_model_reads_every_link_alike_and_keeps_the_setting(offlin
     train = pd.read_csv(corpus[0])
     clf = TweetClassifier(resolve_config(None, [*TINY, "finetune.normalize=true"])).fit(
         train.tweet.tolist(), train.label.to_numpy())
-    linked, plain = encode_ids(clf.tokenizer_, ["jab https://t.co/aVKA4FYTU3", "jab http"], 64, normalize=False)
+    linked, plain = encode_ids(clf.model_.tokenizer_, ["jab https://t.co/aVKA4FYTU3", "jab http"], 64, normalize=False)
     assert len(linked) > len(plain) + 5  # a t.co link is many wordpieces
-    a, b = encode_ids(clf.tokenizer_, ["jab https://t.co/aVKA4FYTU3", "jab http://bit.ly/x"], 64, normalize=True)
+    a, b = encode_ids(clf.model_.tokenizer_, ["jab https://t.co/aVKA4FYTU3", "jab http://bit.ly/x"], 64, normalize=True)
     assert a == b
     pair = ["get the jab https://t.co/aVKA4FYTU3", "get the jab http://bit.ly/zz"]
     proba = clf.predict_proba(pair)

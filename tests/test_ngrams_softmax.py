@@ -60,7 +60,7 @@ def test_softmax_has_no_hidden_layer(corpus, tiny_overrides):
     train, _ = (read_dataset(p) for p in corpus)
     cfg = resolve_config(None, [*tiny_overrides, "model.kind=softmax", "features.input=ngrams", "train.epochs=1"])
     clf = TweetClassifier(cfg).fit(train.texts, train.labels)
-    shapes = {k: tuple(v.shape) for k, v in clf.net_.state_dict().items()}
+    shapes = {k: tuple(v.shape) for k, v in clf.model_.net_.state_dict().items()}
     assert shapes == {"input.bias": (3,), "input.sparse.weight": (2**18, 3)}
 
 

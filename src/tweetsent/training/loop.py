@@ -14,7 +14,7 @@ import copy
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -22,7 +22,7 @@ from torch import nn
 
 from tweetsent.config.settings import TrainConfig
 
-__all__ = ["Callback", "EarlyStopping", "TimeBudget", "HoldoutLoss", "TrainingInterrupted", "train_network", "predict_scores", "epoch_scores",
+__all__ = ["Callback", "Renumbered", "EarlyStopping", "TimeBudget", "HoldoutLoss", "TrainingInterrupted", "train_network", "predict_scores", "epoch_scores",
            "make_criterion", "SignalCatcher", "make_optimizer", "class_weights"]
 
 
@@ -46,6 +46,27 @@ class Callback:
         """Return True to stop training after this epoch."""
 
     def on_train_end(self, history: list[dict], model: nn.Module) -> None: ...
+
+
+class Renumbered(Callback):
+    """A callback seen through one of several models trained in a row (ensemble members, a teacher then its
+    student): epochs numbered on from ``offset``, the ``member`` named in each record."""
+
+    def __init__(self, inner: Callback, offset: int, member: str) -> None:
+        self.inner, self.offset, self.member = inner, offset, member
+
+    def on_train_begin(self, epochs: int, batches_per_epoch: int) -> None:
+        self.inner.on_train_begin(epochs, batches_per_epoch)
+
+    def on_batch_end(self, epoch: int, batch: int) -> None:
+        self.inner.on_batch_end(epoch, batch)
+
+    def on_epoch_end(self, record: dict, model) -> bool | None:
+        return self.inner.on_epoch_end({**record, "epoch": record["epoch"] + self.offset, "member": self.member,
+                                        "member_epoch": record["epoch"]}, model)
+
+    def on_train_end(self, history: list[dict], model) -> None:
+        self.inner.on_train_end(history, model)
 
 
 class EarlyStopping(Callback):
@@ -88,18 +109,22 @@ class HoldoutLoss(Callback):
 
 
 class TimeBudget(Callback):
-    """Stop when the next epoch would not fit in ``seconds`` (a loop may also stop mid-epoch: `exhausted`)."""
+    """Stop when the next epoch would not fit in ``seconds`` (a loop may also stop mid-epoch: `exhausted`).
 
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self._start = time.perf_counter()
+    ``clock`` (seconds, monotonic; default `time.perf_counter`) is injectable, so tests never
+    depend on the machine's speed.
+    """
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.perf_counter) -> None:
+        self.seconds, self.clock = seconds, clock
+        self._start = clock()
         self._longest = 0.0
 
     def on_train_begin(self, epochs: int, batches_per_epoch: int) -> None:
-        self._start = time.perf_counter()
+        self._start = self.clock()
 
     def elapsed(self) -> float:
-        return time.perf_counter() - self._start
+        return self.clock() - self._start
 
     def exhausted(self) -> bool:
         return self.elapsed() >= self.seconds

@@ -1,0 +1,45 @@
+"""Model weights on disk: safetensors only, never a pickle.
+
+    write_weights(folder / "model.safetensors", net.state_dict())
+    tensors = read_weights(folder / "model.safetensors")     # ModelError when missing or corrupt
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from tweetsent.errors import ModelError
+from tweetsent.util.files import atomic_path
+
+__all__ = ["write_weights", "read_weights", "weights_mismatch"]
+
+
+def write_weights(path: Path, tensors: dict[str, torch.Tensor]) -> None:
+    """Save ``tensors`` to ``path`` atomically, with the same permissions as every other run file."""
+    from safetensors.torch import save_file
+
+    with atomic_path(path) as tmp:
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp))
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)  # safetensors creates the file private
+
+
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors saved at ``path``; ModelError naming the file when it is missing or corrupt."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, RuntimeError, ValueError) as exc:
+        raise weights_mismatch(path, exc) from exc
+
+
+def weights_mismatch(path: Path, exc: Exception) -> ModelError:
+    """The error for weights that cannot be read, or do not fit the model the config describes."""
+    detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return ModelError(f"{path}: corrupt or mismatched weights ({detail}); retrain or restore the run")
