@@ -21,7 +21,11 @@ run: setup
 	$(BIN)/tweetsent train --config $(CONFIG) --train data/vaccine/vaccine_train_set.csv \
 		--val data/vaccine/vaccine_validation_set.csv
 
+# What CI runs (.ci/run): the lint, the import layering (docs/architecture.md), the docs site, the tests.
 test: setup
+	$(BIN)/ruff check src tests bench
+	$(BIN)/lint-imports
+	$(BIN)/mkdocs build --strict --quiet --site-dir $(or $(TMPDIR),/tmp)/tweetsent-site
 	$(BIN)/python -m pytest
 
 bench: setup

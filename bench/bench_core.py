@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -27,20 +25,17 @@ import time
 from datetime import date
 from pathlib import Path
 
+from machine import machine
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
-def _machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), platform.processor())
-    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
-
-
 def quality(train: Path, val: Path) -> list[dict]:
-    from tweetsent.models.classifier import TweetClassifier
-    from tweetsent.config.settings import resolve_config
+    from tweetsent.config.resolve import resolve_config
     from tweetsent.data.tables import read_dataset
     from tweetsent.evaluation.metrics import compute_metrics
+    from tweetsent.models.classifier import TweetClassifier
 
     tr, va = read_dataset(train), read_dataset(val)
     rows = []
@@ -127,7 +122,7 @@ def main() -> None:
     parser.add_argument("--skip-quality", action="store_true")
     args = parser.parse_args()
     train, val = args.data / "vaccine_train_set.csv", args.data / "vaccine_validation_set.csv"
-    report: dict = {"date": date.today().isoformat(), "machine": _machine(), "command": " ".join(sys.argv)}
+    report: dict = {"date": date.today().isoformat(), "machine": machine(), "command": " ".join(sys.argv)}
     if not args.skip_quality:
         report["quality"] = quality(train, val)
     report["whole_train_seconds"] = whole_train(train, val, args.repeats)

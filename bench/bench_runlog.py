@@ -18,8 +18,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from machine import cpu_model
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 sys.path.insert(0, str(SRC))
@@ -34,7 +36,7 @@ LABELS = ["negative", "neutral", "positive"]
 def make_records(n: int, seed: int = 0) -> list[dict]:
     """``n`` finished-run records shaped like ``RunLog.get`` output (without history)."""
     rng = random.Random(seed)
-    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
     records = []
     for i in range(n):
         began = start + timedelta(minutes=7 * i)
@@ -68,10 +70,10 @@ def make_records(n: int, seed: int = 0) -> list[dict]:
             "ended_at": (began + timedelta(seconds=90)).isoformat(timespec="milliseconds"),
             "duration_s": 90.0, "best_epoch": rng.randint(5, 50), "overfit": rng.choice(["ok", "overfit"]),
             "overfit_evidence": "val loss rose for 10 epochs", "package_version": "0.1.0",
-            "git_commit": "%040x" % rng.getrandbits(160), "hostname": "bench", "pid": 1000 + i,
+            "git_commit": f"{rng.getrandbits(160):040x}", "hostname": "bench", "pid": 1000 + i,
             "run_dir": f"runs/run-{i}", "config": config, "metrics": metrics,
             "data": {"train": "/data/train.csv", "val": "/data/val.csv"},
-            "fingerprints": {"train": "%064x" % rng.getrandbits(256), "val": "%064x" % rng.getrandbits(256)},
+            "fingerprints": {"train": f"{rng.getrandbits(256):064x}", "val": f"{rng.getrandbits(256):064x}"},
         })  # fmt: skip
     return records
 
@@ -83,16 +85,6 @@ def _median_seconds(fn, repeat: int) -> float:
         fn()
         times.append(time.perf_counter() - began)
     return statistics.median(times)
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> None:
@@ -136,7 +128,7 @@ def main() -> None:
         cold_s = _median_seconds(lambda: subprocess.run(cold, env=env, check=True, capture_output=True), args.repeat)
 
     n = f"{args.runs:,}"
-    print(f"Run log benchmark, {datetime.now().date()}, {os.cpu_count()} CPUs ({_cpu_model()}), "
+    print(f"Run log benchmark, {datetime.now().date()}, {os.cpu_count()} CPUs ({cpu_model()}), "
           f"Python {platform.python_version()}, SQLite log of {n} runs ({size_mb:.1f} MB)\n")  # fmt: skip
     print(f"| operation ({n} runs) | median of {args.repeat} |")
     print("|---|---:|")

@@ -47,7 +47,7 @@ def solvers(train: Path, val: Path) -> list[dict]:
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import accuracy_score, f1_score
 
-    from tweetsent.config.settings import resolve_config
+    from tweetsent.config.resolve import resolve_config
     from tweetsent.data.tables import read_dataset
     from tweetsent.features.ngrams import NgramHasher
 

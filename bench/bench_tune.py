@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -27,14 +26,10 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from machine import machine
+
 REPO = Path(__file__).resolve().parents[1]
 RESTRICTED = ["--set", "features.input=embeddings", "--set", "features.embeddings=glove-6b-50d"]
-
-
-def _machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-               platform.processor())
-    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
 
 
 def _tune(label: str, slug: str, extra: list[str], minutes: float, data: Path, work: Path, jobs: int = 1) -> dict:
@@ -95,7 +90,7 @@ def main(argv: list[str] | None = None) -> dict:
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     if not (args.data / "vaccine_train_set.csv").exists():
         raise SystemExit(f"no vaccine data in {args.data}; give --data")
-    results: dict = {"machine": _machine(), "date": datetime.now().isoformat(timespec="seconds"), "runs": []}
+    results: dict = {"machine": machine(), "date": datetime.now().isoformat(timespec="seconds"), "runs": []}
     with tempfile.TemporaryDirectory(prefix="bench-tune-") as tmp:
         work = Path(tmp)
         if "a" not in skip:

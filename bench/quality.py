@@ -66,8 +66,8 @@ def _scores(y, proba, classes) -> dict:
 
 
 def tweetsent_model(preset, overrides, seeds, tr, va) -> list[dict]:
+    from tweetsent.config.resolve import resolve_config
     from tweetsent.models.classifier import TweetClassifier
-    from tweetsent.config.settings import resolve_config
 
     runs = []
     for seed in seeds:
@@ -129,7 +129,7 @@ def fasttext_peer(tr, va, seeds) -> list[dict]:
             model = fasttext.train_supervised(str(path), epoch=25, wordNgrams=2, seed=seed, verbose=0)
             fit = time.perf_counter() - started
 
-            def proba(texts):
+            def proba(texts, model=model):
                 # fastText 0.9.2's predict() breaks on numpy 2 and its multilinePredict repeats the top
                 # probability; the per-line binding returns correct (probability, label) pairs.
                 out = np.zeros((len(texts), 3))
@@ -152,9 +152,9 @@ def best_preset(train: Path, val: Path, seeds: list[int]) -> list[dict]:
 
     Training time is the whole run (both members, scoring, saving); a member's is its training
     loop's (the sum of its epochs)."""
-    from tweetsent.models.classifier import TweetClassifier
-    from tweetsent.config.settings import resolve_config
+    from tweetsent.config.resolve import resolve_config
     from tweetsent.data.tables import read_dataset
+    from tweetsent.models.classifier import TweetClassifier
     from tweetsent.runs.workflow import train_run
 
     tr, va = read_dataset(train), read_dataset(val)

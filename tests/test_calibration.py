@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tweetsent.models.calibration import apply_thresholds, fit_temperature, fit_thresholds, holdout_split, softmax
-from tweetsent.config.settings import resolve_config
+from tweetsent.config.resolve import resolve_config
 from tweetsent.evaluation.metrics import compute_metrics, expected_calibration_error
+from tweetsent.models.calibration import apply_thresholds, fit_temperature, fit_thresholds, holdout_split, softmax
 
 
 def test_holdout_is_stratified_seeded_and_disjoint():

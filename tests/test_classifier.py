@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from tweetsent.models.classifier import TweetClassifier
-from tweetsent.config.settings import ACTIVATIONS, LOSSES, OPTIMIZERS, resolve_config
+from tweetsent.config.resolve import resolve_config
+from tweetsent.config.settings import ACTIVATIONS, LOSSES, OPTIMIZERS
 from tweetsent.data.tables import read_dataset
 from tweetsent.errors import ModelError
+from tweetsent.models.classifier import TweetClassifier
 from tweetsent.models.network import FeedForward
 
 

@@ -35,7 +35,7 @@ def test_train_writes_a_complete_run_and_json(tmp_path, corpus, tiny_overrides):
     result, out = _train(tmp_path, corpus, tiny_overrides)
     assert result.exit_code == 0, result.output
     metrics = json.loads(result.stdout.strip().splitlines()[-1])
-    assert METRIC_KEYS <= set(metrics) and metrics["run_dir"] == str(out)
+    assert set(metrics) >= METRIC_KEYS and metrics["run_dir"] == str(out)
     assert metrics["accuracy"] >= 0.9
     for name in ("config.toml", "run.json", "history.json", "history.csv", "metrics.json", "predictions.csv", "figures/reliability.png",
                  "model/model.json", "model/model.safetensors", "figures/loss.png", "figures/f1.png",
@@ -138,3 +138,10 @@ def test_help_is_fast_and_lists_commands():
                            capture_output=True, text=True)
     assert probe.stdout.strip() == "False", probe.stderr
     assert time.perf_counter() - started < 60
+
+
+def test_version():
+    from tweetsent.util.meta import package_version
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.stdout == f"tweetsent {package_version()}\n"

@@ -15,13 +15,15 @@ from sklearn.metrics import f1_score
 from typer.testing import CliRunner
 
 from tweetsent.cli.compare import compare, report
-from tweetsent.evaluation.compare import METRIC_ROWS, compare_runs, load_run_summary
-from tweetsent.config.settings import resolve_config
+from tweetsent.config.resolve import resolve_config
 from tweetsent.errors import DataError, ModelError
+from tweetsent.evaluation.compare import METRIC_ROWS, compare_runs, load_run_summary
+from tweetsent.evaluation.confusion import class_f1
 from tweetsent.evaluation.overfit import overfit_verdict
+from tweetsent.evaluation.stats import compare_pair, mcnemar, paired_bootstrap
+from tweetsent.reporting.render import stylesheet
 from tweetsent.reporting.report import write_report
 from tweetsent.runs.workflow import train_run
-from tweetsent.evaluation.stats import _f1_macro_rows, compare_pair, mcnemar, paired_bootstrap
 
 SCRIPT_TWEET = "<script>alert('pwned')</script> poison autism toxic refuse danger"
 
@@ -95,7 +97,7 @@ def test_bootstrap_is_deterministic_with_a_seed_and_f1_matches_sklearn():
     assert first != paired_bootstrap(y, a, b, "f1_macro", n_resamples=300, seed=8)
     assert first["a"] == pytest.approx(f1_score(y, a, average="macro"))
     idx = np.random.default_rng(0).integers(0, len(y), size=(5, len(y)))
-    rows = _f1_macro_rows(y[idx], b[idx], 3, np.arange(3))
+    rows = class_f1(y[idx], b[idx], 3)[0].mean(axis=1)
     assert rows == pytest.approx([f1_score(y[i], b[i], average="macro", labels=[0, 1, 2], zero_division=0)
                                   for i in idx])
 
@@ -216,12 +218,14 @@ def test_html_report_is_one_self_contained_file(tmp_path, runs):
         for key in ("accuracy", "f1_macro", "f1_weighted", "loss", "roc_auc_macro"):
             assert f"{metrics[key]:.4f}" in page, key
     assert "Rule: Overfitting when validation loss rose" in page and "McNemar" in page
+    assert stylesheet() in page  # the one stylesheet, inlined whole
 
 
 def html_escaped(text):
-    import html
+    """Escaped as the report templates' autoescaping does it (``'`` becomes ``&#39;``)."""
+    from markupsafe import escape
 
-    return html.escape(text)
+    return str(escape(text))
 
 
 def test_markdown_report_writes_pngs_beside_and_one_run_works(tmp_path, runs):

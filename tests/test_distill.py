@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from tweetsent.models.classifier import TweetClassifier
 from tweetsent.cli.main import app
-from tweetsent.config.settings import resolve_config
+from tweetsent.config.resolve import resolve_config
 from tweetsent.errors import ConfigError, ModelError
+from tweetsent.models.classifier import TweetClassifier
 from tweetsent.runs.workflow import train_run
 
 runner = CliRunner()

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from tweetsent.data import download as dl
-from tweetsent.features.embeddings import cache_dir
 from tweetsent.errors import ConfigError, DownloadError, TweetsentError
+from tweetsent.features.embeddings import cache_dir
 
 BODY = b"id,tweet,label\n" + b"".join(b"%d,tweet number %d,%d\n" % (i, i, i % 3) for i in range(2000))
 

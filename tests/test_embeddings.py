@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tweetsent.errors import EmbeddingError
 from tweetsent.features import embeddings as emb_mod
 from tweetsent.features.embeddings import BUNDLED, Embeddings, cache_dir, load_embeddings
-from tweetsent.errors import EmbeddingError
 
 DIM = 6
 # Tokens a CSV reader would quote, treat as NA or as numbers: they must all stay words.

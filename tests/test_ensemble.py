@@ -10,10 +10,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from tweetsent.models.classifier import TweetClassifier
-from tweetsent.cli.main import app
 from tweetsent.cli.ensemble import ensemble
-from tweetsent.config.settings import resolve_config
+from tweetsent.cli.main import app
+from tweetsent.config.resolve import resolve_config
+from tweetsent.models.classifier import TweetClassifier
 from tweetsent.runs.workflow import train_run
 
 runner = CliRunner()

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from tweetsent.models.classifier import TweetClassifier
 from tweetsent.cli.main import app
-from tweetsent.config.settings import resolve_config
-from tweetsent.runs.curves import learning_curve, nested_samples
+from tweetsent.config.resolve import resolve_config
 from tweetsent.data.tables import read_dataset
 from tweetsent.errors import ConfigError
 from tweetsent.features.ngrams import NgramHasher
+from tweetsent.models.classifier import TweetClassifier
+from tweetsent.runs.curves import learning_curve, nested_samples
 
 runner = CliRunner()
 
@@ -67,12 +67,17 @@ def test_softmax_has_no_hidden_layer(corpus, tiny_overrides):
 @pytest.mark.parametrize("override, message", [
     ("features.input=bag", "features.input = 'bag' is not one of: embeddings, ngrams, embeddings+ngrams"),
     ("features.word_ngrams=[2, 1]", "features.word_ngrams = [2, 1]: give [min, max]"),
-    ("model.kind=svm", "model.kind = 'svm' is not one of: network, softmax"),
 ])
 def test_bad_feature_settings(override, message):
     with pytest.raises(ConfigError) as err:
         resolve_config("seed-softmax", [override])
     assert message in str(err.value)
+
+
+def test_an_unknown_model_kind_names_the_registered_ones(corpus):
+    train, _ = (read_dataset(p) for p in corpus)
+    with pytest.raises(ConfigError, match="model.kind = 'svm' is not one of: ensemble, finetune, network, softmax"):
+        TweetClassifier("seed-softmax", model__kind="svm").fit(train.texts, train.labels)
 
 
 def test_nested_stratified_samples():

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tweetsent.config.settings import resolve_config
-from tweetsent.features.embeddings import Embeddings
+from tweetsent.config.resolve import resolve_config
 from tweetsent.errors import ConfigError
+from tweetsent.features.embeddings import Embeddings
 from tweetsent.features.pooling import EmbeddingAverager
 
 WORDS = ["good", "bad", "the", "vaccine"]
@@ -149,8 +149,8 @@ def test_minilm_input_trains_a_classifier(offline, corpus, tiny_overrides):
 def test_minilm_missing_packages_say_how_to_install(monkeypatch):
     import builtins
 
-    from tweetsent.features import minilm
     from tweetsent.errors import TweetsentError
+    from tweetsent.features import minilm
 
     real = builtins.__import__
 

@@ -25,9 +25,9 @@ import typer
 from typer.testing import CliRunner
 
 from tweetsent.cli import runs as cli_runs
-from tweetsent.runlog import log as runlog
 from tweetsent.cli.runs import DOT, dot_repeats, runs_app
 from tweetsent.errors import ConfigError, DataError
+from tweetsent.runlog import log as runlog
 from tweetsent.runlog.log import RunLog
 from tweetsent.runlog.process import process_gone, process_start
 from tweetsent.runlog.query import BoolOp, Comparison, parse_filter
@@ -151,7 +151,7 @@ def test_list_where_sort_limit(log):
     c = _add(log, "c", f1=0.72, optimizer="radam", lr=1e-3)
     d = _add(log, "d", f1=None, optimizer="sgd")  # still running
 
-    ids = lambda records: [r["id"] for r in records]  # noqa: E731
+    ids = lambda records: [r["id"] for r in records]
     assert ids(log.list()) == [a, b, c, d]
     assert ids(log.list(where="f1_macro>0.7 and optimizer=radam")) == [b, c]
     assert ids(log.list(where="train.optimizer=adam or (lr>=1e-3 and status=finished)")) == [a, c]
@@ -380,6 +380,49 @@ def test_env_url_and_default_location(tmp_path, monkeypatch):
         assert log.list() == [] and log.where.endswith("env.db")
     with pytest.raises(ConfigError, match="mysql is not supported"):
         RunLog.open("mysql://u@h/db")
+
+
+def test_database_urls_hide_the_password_and_name_the_driver(monkeypatch):
+    from tweetsent.util import dburl
+
+    assert dburl.normalise_url("postgres://u:pw@h/db") == "postgresql://u:pw@h/db"
+    assert dburl.safe_url("postgresql://u:pw@h:5432/db") == "postgresql://u:***@h:5432/db"
+    assert dburl.safe_url("not a url") == "not a url"
+    for url in ("sqlite:///runs/x.db", "postgresql+psycopg://u@h/db"):
+        assert dburl.with_pg_driver(url) == url
+    monkeypatch.setattr(dburl.importlib.util, "find_spec", lambda name: object() if name == "psycopg" else None)
+    assert dburl.with_pg_driver("postgres://u:pw@h/db") == "postgresql+psycopg://u:pw@h/db"
+    monkeypatch.setattr(dburl.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ConfigError, match=r"postgresql://u:\*\*\*@h/db: no PostgreSQL driver .*tweetsent\[postgres\]"):
+        RunLog.open("postgres://u:pw@h/db")
+
+
+def test_lock_errors_are_retried_and_others_are_not(monkeypatch):
+    from tweetsent.runlog import store
+
+    monkeypatch.setattr(store.time, "sleep", lambda seconds: None)
+    calls = []
+
+    def locked_twice():
+        calls.append(1)
+        if len(calls) < 3:
+            raise sqlite3.OperationalError("database is locked")
+        return "done"
+
+    assert store._retry_locked(locked_twice, attempts=5) == "done" and len(calls) == 3
+    calls.clear()
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        store._retry_locked(locked_twice, attempts=2)
+    assert len(calls) == 2
+
+    def broken():
+        calls.append(1)
+        raise DataError("cannot use the run log (disk I/O error)") from sqlite3.OperationalError("disk I/O error")
+
+    calls.clear()
+    with pytest.raises(DataError, match="disk I/O"):
+        store._retry_locked(broken, attempts=5)
+    assert len(calls) == 1
 
 
 def _python(code: str, *args: str, **kwargs) -> subprocess.Popen:

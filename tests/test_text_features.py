@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
+from tweetsent.data.text import tokenize, tokenize_batch
 from tweetsent.features.embeddings import Embeddings
 from tweetsent.features.pooling import EmbeddingAverager
-from tweetsent.data.text import tokenize, tokenize_batch
 
 
 @pytest.mark.parametrize("text, tokens", [

@@ -22,11 +22,11 @@ import typer
 from typer.testing import CliRunner
 
 from tweetsent.cli.tune import parse_duration, tune
-from tweetsent.config.settings import resolve_config
+from tweetsent.config.resolve import resolve_config
 from tweetsent.errors import ConfigError
 from tweetsent.runlog.log import RunLog
-from tweetsent.tune.study import inner_splits
 from tweetsent.tune.space import load_space
+from tweetsent.tune.study import inner_splits
 
 optuna = pytest.importorskip("optuna")
 
@@ -140,6 +140,24 @@ def test_set_of_an_unknown_key_fails():
         load_space("seed-space", fixed=["features.inputs=embeddings"])
 
 
+def test_study_report_escapes_its_text_and_shares_the_run_reports_stylesheet(tmp_path):
+    from tweetsent.reporting.render import stylesheet
+    from tweetsent.tune.report import write_report
+
+    summary = {"study": "<b>s</b>", "storage": "sqlite:///t.db", "metric": "f1_macro", "best_trial": 2,
+               "selection": "a split", "inner_metrics": {"accuracy": 0.5, "f1_macro": 0.25, "f1_weighted": None},
+               "val_metrics": None, "best_config": {"name": "x", "model": {"activation": "<script>x</script>"}},
+               "final_run_dir": "runs/a&b", "n_trials": {"complete": 2, "pruned": 1, "failed": 0}}
+    rows = [{"number": i, "state": state, "value": value, "epochs": 3, "param:train.lr": 0.1 * (i + 1)}
+            for i, (state, value) in enumerate([("complete", 0.2), ("pruned", 0.1), ("complete", 0.25)])]
+    page = write_report(tmp_path / "r.html", summary, rows, {"train.lr": 1.0}, "note <i>").read_text("utf-8")
+    assert stylesheet() in page and page.count("data:image/png;base64,") == 2  # history and importance
+    assert "<script>" not in page and "&lt;script&gt;x&lt;/script&gt;" in page and "Study &lt;b&gt;s&lt;/b&gt;" in page
+    assert "runs/a&amp;b" in page and "note &lt;i&gt;" in page and "<td>0.2500</td>" in page
+    bare = write_report(tmp_path / "bare.html", summary, rows[:1], {}, "too few trials").read_text("utf-8")
+    assert bare.count("data:image/png;base64,") == 1 and '<p class="note">too few trials</p>' in bare
+
+
 def test_inner_split_is_stratified_seeded_and_disjoint():
     labels = np.array([0] * 20 + [1] * 20 + [2] * 20)
     (fit, held), = inner_splits(labels, 0.15, seed=3)
@@ -194,8 +212,9 @@ def test_a_small_study_logs_its_trials_writes_best_toml_and_resumes(tmp_path, co
     # best.toml feeds `tweetsent train --config` and trains.
     cfg = resolve_config(str(out / "best.toml"))
     assert cfg.train.lr == 0.05 and cfg.name == "s1-best"
-    from tweetsent.models.classifier import TweetClassifier
     import pandas as pd
+
+    from tweetsent.models.classifier import TweetClassifier
 
     frame = pd.read_csv(train)
     assert TweetClassifier(cfg).fit(frame.tweet.tolist(), frame.label.to_numpy()).predict(["safe"]).shape == (1,)

@@ -18,7 +18,7 @@ __all__ = [
 
 _WHERE = {
     "TweetClassifier": "tweetsent.models.classifier", "read_dataset": "tweetsent.data.tables",
-    "resolve_config": "tweetsent.config.settings", "RunConfig": "tweetsent.config.settings",
+    "resolve_config": "tweetsent.config.resolve", "RunConfig": "tweetsent.config.settings",
     "load_embeddings": "tweetsent.features.embeddings", "compute_metrics": "tweetsent.evaluation.metrics",
     "train_run": "tweetsent.runs.workflow", "evaluate_run": "tweetsent.runs.workflow", "predict_file": "tweetsent.runs.workflow",
     "load_run": "tweetsent.runs.workflow", "tokenize": "tweetsent.data.text",

@@ -13,13 +13,12 @@ upstream and downstream gradients); the CLI table, JSON, DOT file and checks all
 """
 
 import math
-import os
-import tempfile
 from pathlib import Path
 
 from tweetsent.backprop.autograd import Value
-from tweetsent.errors import ConfigError
 from tweetsent.backprop.expression import FUNCTIONS, STUDY_EXPRESSION, parse_expression
+from tweetsent.errors import ConfigError
+from tweetsent.util.files import atomic_write_text
 
 __all__ = [
     "FUNCTIONS",
@@ -285,7 +284,7 @@ def write_dot(table, path):
     table : dict
         The result of :func:`node_table`.
     path : str or Path
-        Where to write; its folder must exist.
+        Where to write.
 
     Raises
     ------
@@ -293,17 +292,11 @@ def write_dot(table, path):
         If the file cannot be written.
     """
     path = Path(path)
-    tmp = None
     try:
-        with tempfile.NamedTemporaryFile("w", dir=path.parent or ".", prefix=f".{path.name}.",
-                                         suffix=".tmp", delete=False, encoding="utf-8") as f:
-            tmp = f.name
-            f.write(to_dot(table))
-        os.replace(tmp, path)
+        atomic_write_text(path, to_dot(table))
     except OSError as exc:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
-        raise ConfigError(f"cannot write DOT file {str(path)!r}: {exc.strerror or exc}") from exc
+        raise ConfigError(f"cannot write DOT file {str(path)!r}: {exc.strerror or exc}; choose a folder you can "
+                          f"write to") from exc
 
 
 # -- the course study ----------------------------------------------------------------------------

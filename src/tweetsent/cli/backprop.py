@@ -3,13 +3,14 @@
     tweetsent backprop --expr "(relu(x*m + b) - t)**2" --x 2 --m -1 --b 3 --t 4 --check
 
 Registered by the main CLI as ``app.command("backprop")(backprop)``; all numbers come from
-:mod:`tweetsent.backprop.lesson`, this module only renders them.
+:mod:`tweetsent.backprop.lesson`, this module only renders them. Errors take the one path of
+`tweetsent.cli.exits`; a failed ``--check`` exits 1.
 """
 
 import json
 import re
 from pathlib import Path
-from typing import List, Optional
+from typing import Annotated
 
 import typer
 
@@ -22,41 +23,39 @@ from tweetsent.backprop.lesson import (
     study_graph,
     write_dot,
 )
-from tweetsent.errors import ConfigError, TweetsentError
+from tweetsent.cli.exits import handle_errors
+from tweetsent.errors import ConfigError
 
 __all__ = ["backprop"]
 
 
+@handle_errors
 def backprop(
-    expr: Optional[str] = typer.Option(
-        None, "--expr", help=f"Expression to differentiate; default: the study's graph {STUDY_EXPRESSION}."),
-    x: float = typer.Option(2.0, "--x", help="Value of variable x."),
-    m: float = typer.Option(-1.0, "--m", help="Value of variable m."),
-    b: float = typer.Option(3.0, "--b", help="Value of variable b."),
-    t: float = typer.Option(4.0, "--t", help="Value of variable t, the target y*."),
-    var: Optional[List[str]] = typer.Option(
-        None, "--var", help="Any variable as NAME=VALUE; repeatable; overrides --x/--m/--b/--t."),
-    as_json: bool = typer.Option(False, "--json", help="Print values and gradients as one JSON object."),
-    check: bool = typer.Option(
-        False, "--check", help="Compare every gradient with PyTorch (float64) and finite differences."),
-    dot: Optional[Path] = typer.Option(None, "--dot", help="Write the graph with gradients as Graphviz DOT."),
+    expr: Annotated[str | None, typer.Option(
+        "--expr", help=f"Expression to differentiate; default: the study's graph {STUDY_EXPRESSION}.")] = None,
+    x: Annotated[float, typer.Option("--x", help="Value of variable x.")] = 2.0,
+    m: Annotated[float, typer.Option("--m", help="Value of variable m.")] = -1.0,
+    b: Annotated[float, typer.Option("--b", help="Value of variable b.")] = 3.0,
+    t: Annotated[float, typer.Option("--t", help="Value of variable t, the target y*.")] = 4.0,
+    var: Annotated[list[str] | None, typer.Option(
+        "--var", help="Any variable as NAME=VALUE; repeatable; overrides --x/--m/--b/--t.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print values and gradients as one JSON object.")] = False,
+    check: Annotated[bool, typer.Option(
+        "--check", help="Compare every gradient with PyTorch (float64) and finite differences.")] = False,
+    dot: Annotated[Path | None, typer.Option("--dot", help="Write the graph with gradients as Graphviz DOT.")] = None,
 ) -> None:
     """Backpropagate through an expression and show every node's local, upstream and downstream gradient."""
-    try:
-        variables = {"x": x, "m": m, "b": b, "t": t, **_parse_vars(var or [])}
-        if expr is None:
-            output = study_graph(variables["x"], variables["m"], variables["b"], variables["t"])["o"]
-            claims = study_claims(variables["x"], variables["m"], variables["b"], variables["t"])
-        else:
-            output = parse_expression(expr, variables)
-            claims = None
-        table = node_table(output, expr or STUDY_EXPRESSION)
-        result = check_gradients(output) if check else None
-        if dot is not None:
-            write_dot(table, dot)
-    except TweetsentError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2)
+    variables = {"x": x, "m": m, "b": b, "t": t, **_parse_vars(var or [])}
+    if expr is None:
+        output = study_graph(variables["x"], variables["m"], variables["b"], variables["t"])["o"]
+        claims = study_claims(variables["x"], variables["m"], variables["b"], variables["t"])
+    else:
+        output = parse_expression(expr, variables)
+        claims = None
+    table = node_table(output, expr or STUDY_EXPRESSION)
+    result = check_gradients(output) if check else None
+    if dot is not None:
+        write_dot(table, dot)
 
     if as_json:
         payload = dict(table)

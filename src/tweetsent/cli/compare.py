@@ -5,23 +5,24 @@
 
 Registered by the main CLI as ``app.command("compare")(compare)`` and
 ``app.command("report")(report)``. All numbers come from `tweetsent.evaluation.compare`; this module
-only renders them. Tweetsent's errors become one ``error: ...`` line on stderr and exit 2.
+only renders them. Errors take the one path of `tweetsent.cli.exits`.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from tweetsent.errors import ConfigError, TweetsentError
+from tweetsent.cli.exits import handle_errors
+from tweetsent.errors import ConfigError
 
 __all__ = ["compare", "report"]
 
 RunDirs = Annotated[list[Path], typer.Argument(help="Run directories made by `tweetsent train`, scored on the same --val file.")]
-FormatOpt = Annotated[Optional[str], typer.Option(
+FormatOpt = Annotated[str | None, typer.Option(
     "--format", help="Report format: html (one self-contained file) or md (Markdown, PNGs beside it). "
                      "Default: from the file's suffix, else html.")]
 
@@ -58,29 +59,26 @@ def _print_table(result: dict) -> None:
             console.print(pair[metric]["statement"], highlight=False)
 
 
+@handle_errors
 def compare(
     run_dirs: RunDirs,
     as_json: Annotated[bool, typer.Option("--json", help="Print the table and the tests as one JSON object on stdout.")] = False,
-    report_file: Annotated[Optional[Path], typer.Option("--report", help="Also write a report (HTML or Markdown) here.")] = None,
+    report_file: Annotated[Path | None, typer.Option("--report", help="Also write a report (HTML or Markdown) here.")] = None,
     fmt: FormatOpt = None,
     resamples: Annotated[int, typer.Option("--resamples", help="Bootstrap resamples for the confidence intervals.")] = 2000,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
 ) -> None:
     """Every metric of several runs side by side, and whether their differences are real."""
-    try:
-        from tweetsent.evaluation.compare import compare_summaries, load_run_summary
+    from tweetsent.evaluation.compare import compare_summaries, load_run_summary
 
-        if len(run_dirs) < 2:
-            raise ConfigError("compare needs at least two run directories; for one run use `tweetsent report`")
-        summaries = [load_run_summary(d) for d in run_dirs]
-        result = compare_summaries(summaries, n_resamples=resamples, seed=seed)
-        if report_file is not None:
-            from tweetsent.reporting.report import render_report
+    if len(run_dirs) < 2:
+        raise ConfigError("compare needs at least two run directories; for one run use `tweetsent report`")
+    summaries = [load_run_summary(d) for d in run_dirs]
+    result = compare_summaries(summaries, n_resamples=resamples, seed=seed)
+    if report_file is not None:
+        from tweetsent.reporting.report import render_report
 
-            render_report(summaries, result, report_file, _format(report_file, fmt))
-    except TweetsentError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2)
+        render_report(summaries, result, report_file, _format(report_file, fmt))
     if as_json:
         typer.echo(json.dumps({
             "runs": [{"name": r["name"], "dir": r["dir"]} for r in result["runs"]],
@@ -93,6 +91,7 @@ def compare(
         typer.echo(f"report: {report_file}")
 
 
+@handle_errors
 def report(
     run_dirs: RunDirs,
     out: Annotated[Path, typer.Option("--out", "-o", help="The report file to write (.html or .md).")],
@@ -101,11 +100,7 @@ def report(
     resamples: Annotated[int, typer.Option("--resamples", help="Bootstrap resamples for the confidence intervals.")] = 2000,
 ) -> None:
     """Write a report of one run, or a comparison of several: metrics, curves, verdicts, tweets."""
-    try:
-        from tweetsent.reporting.report import write_report
+    from tweetsent.reporting.report import write_report
 
-        path = write_report(run_dirs, out, _format(out, fmt), n_examples=examples, n_resamples=resamples)
-    except TweetsentError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2)
+    path = write_report(run_dirs, out, _format(out, fmt), n_examples=examples, n_resamples=resamples)
     typer.echo(f"report: {path}")

@@ -1,28 +1,27 @@
-"""The ``tweetsent`` command line.
+"""The ``tweetsent`` command line: the app, its sub-apps and the commands that train, evaluate and predict.
 
     tweetsent train --train train.csv --val val.csv --config seed-prelu --json
 
 Heavy modules (torch, pandas, matplotlib) are imported inside the commands so that
-``tweetsent --help`` answers at once. Every `TweetsentError` becomes one line on stderr and
-exit code 2, without a traceback.
+``tweetsent --help`` answers at once. Every command is wrapped by `tweetsent.cli.exits.handle_errors`:
+errors become one ``error: ...`` line on stderr and exit code 2, Ctrl-C exits 130 and SIGTERM 143.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from tweetsent.cli.backprop import backprop
 from tweetsent.cli.compare import compare, report
 from tweetsent.cli.ensemble import ensemble
+from tweetsent.cli.exits import handle_errors, install_sigterm
 from tweetsent.cli.runs import runs_app
 from tweetsent.cli.tune import tune
-from tweetsent.errors import DataError, TweetsentError
 
 __all__ = ["app", "main"]
 
@@ -38,42 +37,31 @@ app.command("tune", help="Search hyperparameters with Optuna; every trial lands 
 app.command("backprop", help="Backpropagation through a small expression, node by node.")(backprop)
 
 
-def _fail(message: str, code: int = 2):
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
+def _print_version(value: bool) -> None:
+    if value:
+        from tweetsent.util.meta import package_version
+
+        typer.echo(f"tweetsent {package_version()}")
+        raise typer.Exit()
 
 
-def friendly(func):
-    """Turn tweetsent's errors and Ctrl-C into one line on stderr and an exit code."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        from tweetsent.training.loop import TrainingInterrupted
-
-        try:
-            return func(*args, **kwargs)
-        except TweetsentError as exc:
-            _fail(str(exc), exc.exit_code)
-        except TrainingInterrupted as exc:
-            where = (f"its {len(exc.history)} finished epoch(s) are in the experiment log as run "
-                     f"{exc.run_id} (tweetsent runs show {exc.run_id})" if getattr(exc, "run_id", None)
-                     else f"{len(exc.history)} epoch(s) were finished")
-            _fail(f"training stopped by {exc.signal_name}; no run directory was written; {where}", 130)
-        except KeyboardInterrupt:
-            _fail("interrupted", 130)
-
-    return wrapper
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Train, tune, evaluate, compare and explain tweet classifiers."""
 
 
-ConfigOpt = Annotated[Optional[str], typer.Option("--config", "-c", help="A preset name (seed-prelu, seed-tanh, ...) or a TOML file.")]
-SetOpt = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override one setting: section.key=value (TOML value). Repeatable.")]
+ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help="A preset name (seed-prelu, seed-tanh, ...) or a TOML file.")]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", "-s", help="Override one setting: section.key=value (TOML value). Repeatable.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as one JSON object on stdout.")]
 RunsDirOpt = Annotated[Path, typer.Option("--runs-dir", envvar="TWEETSENT_RUNS_DIR", help="Where run directories and the default log (runs.db) go.")]
-LogUrlOpt = Annotated[Optional[str], typer.Option("--log-url", envvar="TWEETSENT_LOG_URL", help="Experiment log database URL (default: sqlite under --runs-dir).")]
+LogUrlOpt = Annotated[str | None, typer.Option("--log-url", envvar="TWEETSENT_LOG_URL", help="Experiment log database URL (default: sqlite under --runs-dir).")]
 NoLogOpt = Annotated[bool, typer.Option("--no-log", help="Do not record this in the experiment log.")]
 
 
-def _open_log(no_log: bool, log_url: Optional[str], runs_dir: Path):
+def _open_log(no_log: bool, log_url: str | None, runs_dir: Path):
     if no_log:
         return None
     from tweetsent.runlog.log import RunLog
@@ -104,14 +92,14 @@ def _print_metrics(metrics: dict, title: str) -> None:
 
 
 @app.command()
-@friendly
+@handle_errors
 def train(
     train_file: Annotated[Path, typer.Option("--train", help="Labelled training table (CSV, TSV, JSONL, Parquet).")],
-    val_file: Annotated[Optional[Path], typer.Option("--val", help="Labelled validation table, scored every epoch.")] = None,
+    val_file: Annotated[Path | None, typer.Option("--val", help="Labelled validation table, scored every epoch.")] = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
-    seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed (train.seed).")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Run directory to write (default: runs/<time>-<name>-s<seed>).")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed (train.seed).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Run directory to write (default: runs/<time>-<name>-s<seed>).")] = None,
     runs_dir: RunsDirOpt = Path("runs"),
     as_json: JsonOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
@@ -120,9 +108,9 @@ def train(
     no_log: NoLogOpt = False,
 ) -> None:
     """Train a classifier and write a run directory (config, history, metrics, model, figures)."""
-    from tweetsent.config.settings import resolve_config
-    from tweetsent.training.progress import EpochProgress
+    from tweetsent.config.resolve import resolve_config
     from tweetsent.runs.workflow import train_run
+    from tweetsent.training.progress import EpochProgress
 
     cfg = resolve_config(config, set_ or [], seed)
     callbacks = [] if quiet else [EpochProgress(cfg.name or "train")]
@@ -138,11 +126,11 @@ def train(
 
 
 @app.command()
-@friendly
+@handle_errors
 def evaluate(
     run_dir: Annotated[Path, typer.Argument(help="A run directory made by `tweetsent train`.")],
     data: Annotated[Path, typer.Option("--data", help="Labelled table to score.")],
-    predictions: Annotated[Optional[Path], typer.Option("--predictions", help="Also write each tweet's prediction here (CSV).")] = None,
+    predictions: Annotated[Path | None, typer.Option("--predictions", help="Also write each tweet's prediction here (CSV).")] = None,
     as_json: JsonOpt = False,
     runs_dir: RunsDirOpt = Path("runs"),
     log_url: LogUrlOpt = None,
@@ -159,12 +147,12 @@ def evaluate(
 
 
 @app.command()
-@friendly
+@handle_errors
 def predict(
     run_dir: Annotated[Path, typer.Argument(help="A run directory made by `tweetsent train`.")],
     data: Annotated[str, typer.Option("--data", help="Table of tweets, or - for one tweet per line on stdin.")] = "-",
     out: Annotated[str, typer.Option("--out", help="Output CSV (text, label, p_<class>...), or - for stdout.")] = "-",
-    text_column: Annotated[Optional[str], typer.Option("--text-column", help="Text column (default: the run's, or found).")] = None,
+    text_column: Annotated[str | None, typer.Option("--text-column", help="Text column (default: the run's, or found).")] = None,
     chunk_size: Annotated[int, typer.Option("--chunk-size", help="Tweets per chunk (memory stays flat).")] = 30_000,
 ) -> None:
     """Label unlabelled tweets with class and per-class probabilities, streaming in chunks."""
@@ -176,47 +164,39 @@ def predict(
 
 
 @app.command("learning-curve")
-@friendly
+@handle_errors
 def learning_curve_cmd(
     train_file: Annotated[Path, typer.Option("--train", help="Labelled training table.")],
     val_file: Annotated[Path, typer.Option("--val", help="Labelled validation table.")],
     config: ConfigOpt = None,
     set_: SetOpt = None,
-    seed: Annotated[Optional[int], typer.Option("--seed", help="Seeds the samples and the training.")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seeds the samples and the training.")] = None,
     fractions: Annotated[str, typer.Option("--fractions", help="Comma-separated shares of the training file.")] = "0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1.0",
     out: Annotated[Path, typer.Option("--out", help="Folder for learning_curve.csv / .json / .png.")] = Path("learning-curve"),
     metric: Annotated[str, typer.Option("--metric", help="Score plotted: f1_macro, f1_weighted, accuracy or loss.")] = "f1_macro",
     as_json: JsonOpt = False,
 ) -> None:
     """Scores against training-set size (training sample and validation), as a table and a figure."""
-    import pandas as pd
     from rich.console import Console
     from rich.table import Table
 
-    from tweetsent.config.settings import resolve_config
-    from tweetsent.runs.curves import learning_curve
+    from tweetsent.config.resolve import resolve_config
     from tweetsent.errors import ConfigError
-    from tweetsent.util.files import atomic_path, atomic_write_json
-    from tweetsent.reporting.plots import learning_curve_figure
+    from tweetsent.runs.curves import write_learning_curve
 
-    if metric not in ("f1_macro", "f1_weighted", "accuracy", "loss"):
-        raise ConfigError(f"--metric {metric!r} is not one of: f1_macro, f1_weighted, accuracy, loss")
     try:
         shares = [float(x) for x in fractions.split(",") if x.strip()]
     except ValueError as exc:
         raise ConfigError(f"--fractions {fractions!r}: give numbers separated by commas, e.g. 0.25,0.5,1") from exc
-    cfg = resolve_config(config, set_ or [], seed)
     err = Console(stderr=True)
-    rows = learning_curve(cfg, train_file, val_file, shares, on_step=lambda r: err.print(
-        f"{r['fraction']:.0%} of the training set ({r['n_train']} tweets): train {metric} "
-        f"{r['train_' + metric]:.4f}, validation {metric} {r['val_' + metric]:.4f} ({r['seconds']:.1f} s)"))
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out / "learning_curve.csv") as tmp:
-        pd.DataFrame(rows).to_csv(tmp, index=False)
-    atomic_write_json(out / "learning_curve.json", {"config": cfg.to_dict(), "rows": rows})
-    fig = learning_curve_figure(rows, metric, f"Learning curve: {cfg.name or 'run'}")
-    with atomic_path(out / "learning_curve.png") as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
+
+    def show(r: dict) -> None:
+        err.print(f"{r['fraction']:.0%} of the training set ({r['n_train']} tweets): train {metric} "
+                  f"{r['train_' + metric]:.4f}, validation {metric} {r['val_' + metric]:.4f} ({r['seconds']:.1f} s)")
+
+    cfg = resolve_config(config, set_ or [], seed)
+    written = write_learning_curve(cfg, train_file, val_file, out, shares, metric, on_step=show)
+    rows = written["rows"]
     if as_json:
         typer.echo(json.dumps({"rows": rows, "out": str(out)}))
         return
@@ -227,15 +207,15 @@ def learning_curve_cmd(
         table.add_row(f"{r['fraction']:.0%}", str(r["n_train"]), f"{r['train_' + metric]:.4f}",
                       f"{r['val_' + metric]:.4f}", f"{r['seconds']:.1f}")
     Console().print(table)
-    typer.echo(f"wrote {out / 'learning_curve.csv'}, {out / 'learning_curve.png'}")
+    typer.echo(f"wrote {written['csv']}, {written['png']}")
 
 
 @app.command("reproduce-study")
-@friendly
+@handle_errors
 def reproduce_study(
     train_file: Annotated[Path, typer.Option("--train", help="Labelled training table (the study's vaccine_train_set.csv).")],
     val_file: Annotated[Path, typer.Option("--val", help="Labelled validation table.")],
-    embeddings: Annotated[Optional[str], typer.Option("--embeddings", help="Word vectors for the networks (default: bundled GloVe 6B 50d; the study's best used 300d).")] = None,
+    embeddings: Annotated[str | None, typer.Option("--embeddings", help="Word vectors for the networks (default: bundled GloVe 6B 50d; the study's best used 300d).")] = None,
     out: Annotated[Path, typer.Option("--out", help="Folder for the three runs, the learning curve and report.html.")] = Path("study"),
     seed: Annotated[int, typer.Option("--seed")] = 0,
     runs_dir: RunsDirOpt = Path("runs"),
@@ -243,40 +223,22 @@ def reproduce_study(
     no_log: NoLogOpt = False,
 ) -> None:
     """Run the study's protocol (seed-tanh, seed-prelu, seed-softmax) and write its comparison report."""
-    from tweetsent.config.settings import resolve_config
-    from tweetsent.runs.curves import learning_curve
-    from tweetsent.util.files import atomic_path, atomic_write_json
-    from tweetsent.reporting.plots import learning_curve_figure
-    from tweetsent.training.progress import EpochProgress
-    from tweetsent.reporting.report import write_report
-    from tweetsent.runs.workflow import train_run
+    from tweetsent.runs.study import reproduce_study as run_study
 
-    if out.exists() and any(out.iterdir()):
-        raise DataError(f"{out}: the folder is not empty; choose another --out or remove it")
-    log = _open_log(no_log, log_url, runs_dir)
-    run_dirs = []
-    for preset in ("seed-tanh", "seed-prelu", "seed-softmax"):
-        overrides = [f"features.embeddings={embeddings}"] if embeddings and preset != "seed-softmax" else []
-        cfg = resolve_config(preset, overrides, seed)
-        result = train_run(cfg, train_file, val_file, out=out / preset, callbacks=[EpochProgress(preset)], log=log,
-                           study="reproduce-study")
-        run_dirs.append(result.run_dir)
+    def said(preset, result) -> None:
         typer.echo(f"{preset}: accuracy {result.metrics['accuracy']:.4f}, weighted F1 {result.metrics['f1_weighted']:.4f}, "
                    f"macro F1 {result.metrics['f1_macro']:.4f}", err=True)
-    # The study's score curve for the softmax regression.
-    rows = learning_curve(resolve_config("seed-softmax", [], seed), train_file, val_file)
-    atomic_write_json(out / "softmax_learning_curve.json", rows)
-    with atomic_path(out / "softmax_learning_curve.png") as tmp:
-        learning_curve_figure(rows, "f1_macro", "Learning curve: seed-softmax").savefig(tmp, dpi=110, format="png")
-    report_path = write_report(run_dirs, out / "report.html")
-    typer.echo(f"report: {report_path}")
+
+    result = run_study(train_file, val_file, out, embeddings, seed, log=_open_log(no_log, log_url, runs_dir),
+                       on_run=said)
+    typer.echo(f"report: {result.report}")
 
 
 @app.command()
-@friendly
-def presets(name: Annotated[Optional[str], typer.Argument(help="Show this preset resolved.")] = None) -> None:
+@handle_errors
+def presets(name: Annotated[str | None, typer.Argument(help="Show this preset resolved.")] = None) -> None:
     """List the shipped presets, or print one resolved as TOML."""
-    from tweetsent.config.settings import preset_names, preset_summary, resolve_config
+    from tweetsent.config.resolve import preset_names, preset_summary, resolve_config
 
     if name is None:
         names = preset_names()
@@ -288,11 +250,11 @@ def presets(name: Annotated[Optional[str], typer.Argument(help="Show this preset
 
 
 @data_app.command("get")
-@friendly
+@handle_errors
 def data_get(
     name: Annotated[str, typer.Argument(help="Dataset name (vaccine).")] = "vaccine",
-    dest: Annotated[Optional[Path], typer.Option("--dest", help="Folder to put the files in (default data/<name>).")] = None,
-    source: Annotated[Optional[str], typer.Option("--from", envvar="TWEETSENT_DATA_MIRROR", help="Local folder or mirror URL to copy from instead of the public copy.")] = None,
+    dest: Annotated[Path | None, typer.Option("--dest", help="Folder to put the files in (default data/<name>).")] = None,
+    source: Annotated[str | None, typer.Option("--from", envvar="TWEETSENT_DATA_MIRROR", help="Local folder or mirror URL to copy from instead of the public copy.")] = None,
 ) -> None:
     """Download a dataset (checksums verified), or copy it from a local folder or mirror."""
     from tweetsent.data.download import get_dataset
@@ -303,11 +265,11 @@ def data_get(
 
 
 @data_app.command("embeddings")
-@friendly
+@handle_errors
 def data_embeddings(
     url: Annotated[str, typer.Argument(help="URL (or local path) of a GloVe / word2vec file, e.g. .../glove.6B.zip")],
-    sha256: Annotated[Optional[str], typer.Option("--sha256", help="Expected checksum; the download is refused if it differs.")] = None,
-    member: Annotated[Optional[str], typer.Option("--member", help="File inside a .zip to convert now, e.g. glove.6B.300d.txt.")] = None,
+    sha256: Annotated[str | None, typer.Option("--sha256", help="Expected checksum; the download is refused if it differs.")] = None,
+    member: Annotated[str | None, typer.Option("--member", help="File inside a .zip to convert now, e.g. glove.6B.300d.txt.")] = None,
 ) -> None:
     """Download word vectors into the cache (once), optionally convert them, and print the spec to use."""
     from tweetsent.data.download import fetch_embeddings
@@ -322,34 +284,28 @@ def data_embeddings(
 
 
 @data_app.command("inspect")
-@friendly
+@handle_errors
 def data_inspect(
     path: Annotated[Path, typer.Argument(help="A table of tweets.")],
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
     """Rows, classes and the out-of-vocabulary rate of a table under a config's tokenizer."""
-    import numpy as np
+    from tweetsent.config.resolve import resolve_config
+    from tweetsent.runs.inspect import inspect_table
 
-    from tweetsent.config.settings import resolve_config
-    from tweetsent.data.tables import read_dataset
-    from tweetsent.features.embeddings import load_embeddings
-    from tweetsent.features.pooling import EmbeddingAverager
-
-    cfg = resolve_config(config, set_ or [])
-    ds = read_dataset(path, cfg.data.text_column, cfg.data.label_column, require_labels=False)
-    typer.echo(f"{path}: {len(ds)} tweets, text column {ds.text_column!r}")
-    if ds.labels is not None:
-        values, counts = np.unique(ds.labels, return_counts=True)
-        typer.echo("classes: " + ", ".join(f"{v}: {c} ({c / len(ds):.1%})" for v, c in zip(values, counts)))
-    emb = load_embeddings(cfg.features.embeddings)
-    tokens = EmbeddingAverager(emb, cfg.features.tokenizer).token_ids(ds.texts)
-    typer.echo(f"tokenizer {cfg.features.tokenizer!r} with {cfg.features.embeddings}: "
-               f"{len(tokens.ids) / max(len(ds), 1):.1f} tokens per tweet, out-of-vocabulary {tokens.oov_rate():.2%} "
-               f"of tokens, {tokens.empty_docs()} tweet(s) with no known word")
+    facts = inspect_table(path, resolve_config(config, set_ or []))
+    typer.echo(f"{path}: {facts['n']} tweets, text column {facts['text_column']!r}")
+    if facts["classes"] is not None:
+        typer.echo("classes: " + ", ".join(f"{v}: {c} ({c / facts['n']:.1%})" for v, c in facts["classes"]))
+    typer.echo(f"tokenizer {facts['tokenizer']!r} with {facts['embeddings']}: "
+               f"{facts['tokens_per_tweet']:.1f} tokens per tweet, out-of-vocabulary {facts['oov_rate']:.2%} "
+               f"of tokens, {facts['empty_docs']} tweet(s) with no known word")
 
 
 def main() -> None:
+    """Run the command line with SIGTERM exiting 143, as the ``tweetsent`` console script does."""
+    install_sigterm()
     app()
 
 

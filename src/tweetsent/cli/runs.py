@@ -2,8 +2,8 @@
 
     tweetsent runs list --where "f1_macro>0.7 and optimizer=radam" --sort -f1_macro --dots
 
-Mounted by the main CLI with ``app.add_typer(runs_app, name="runs")``. Every command turns a
-``TweetsentError`` into one ``error: ...`` line on stderr and exit code 2; ``--json`` prints
+Mounted by the main CLI with ``app.add_typer(runs_app, name="runs")``. Errors take the one path
+of `tweetsent.cli.exits` (one ``error: ...`` line on stderr, exit code 2); ``--json`` prints
 exactly one JSON document on stdout.
 """
 
@@ -12,15 +12,15 @@ from __future__ import annotations
 import json
 import os
 import sys
-from contextlib import contextmanager
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from tweetsent.errors import ConfigError, TweetsentError
-from tweetsent.runlog.query import value_text
+from tweetsent.cli.exits import handle_errors
+from tweetsent.errors import ConfigError
+from tweetsent.runlog.records import value_text
 
-__all__ = ["runs_app", "dot_repeats", "DOT"]
+__all__ = ["DOT", "dot_repeats", "runs_app"]
 
 runs_app = typer.Typer(
     help="The experiment log: every train/evaluate/trial run, its config, epochs and scores.",
@@ -34,20 +34,11 @@ _FIXED_METRICS = ("f1_macro", "accuracy")
 _MAYBE_FIELDS = ("kind", "study", "best_epoch", "overfit")
 
 LogUrl = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--log-url", help="sqlite:///PATH or postgresql://USER@HOST/DB [env TWEETSENT_LOG_URL]", show_default=False),
 ]
 RunsDir = Annotated[str, typer.Option("--runs-dir", envvar="TWEETSENT_RUNS_DIR", help="Folder of the default SQLite log (runs.db).")]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of a table.")]
-
-
-@contextmanager
-def _user_errors():
-    try:
-        yield
-    except TweetsentError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
 
 
 def _open(log_url: str | None, runs_dir: str):
@@ -110,7 +101,7 @@ def _list_columns(records: list[dict]) -> list[tuple[str, object]]:
     columns = [("id", lambda r: r["id"]), ("★", lambda r: "★" if r["starred"] else ""),
                ("name", lambda r: r["name"]), ("status", lambda r: r["status"])]  # fmt: skip
     for field in _MAYBE_FIELDS:
-        get = lambda r, field=field: r.get(field)  # noqa: E731
+        get = lambda r, field=field: r.get(field)
         if varies(get):
             columns.append((field, get))
     config = list(dict.fromkeys(k for r in records for k in r["config"]))
@@ -128,22 +119,19 @@ def _list_columns(records: list[dict]) -> list[tuple[str, object]]:
 
 
 @runs_app.command("list")
+@handle_errors
 def list_runs(
-    where: Annotated[Optional[str], typer.Option("--where", "-w", help='Filter, e.g. "f1_macro>0.7 and optimizer=radam".')] = None,
-    sort: Annotated[Optional[str], typer.Option("--sort", "-s", help="Sort keys, '-' for descending, e.g. -f1_macro.")] = None,
-    limit: Annotated[Optional[int], typer.Option("--limit", "-n", min=1, help="At most N runs (the newest N without --sort).")] = None,
+    where: Annotated[str | None, typer.Option("--where", "-w", help='Filter, e.g. "f1_macro>0.7 and optimizer=radam".')] = None,
+    sort: Annotated[str | None, typer.Option("--sort", "-s", help="Sort keys, '-' for descending, e.g. -f1_macro.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", "-n", min=1, help="At most N runs (the newest N without --sort).")] = None,
     dots: Annotated[bool, typer.Option("--dots", help=f"Print {DOT} where a value equals the row above.")] = False,
     as_json: Json = False,
     log_url: LogUrl = None,
     runs_dir: RunsDir = "runs",
 ) -> None:
     """List runs: the columns that differ between them, plus f1_macro and accuracy."""
-    with _user_errors():
-        log = _open(log_url, runs_dir)
-        try:
-            records = log.list(where=where, sort=sort, limit=limit)
-        finally:
-            log.close()
+    with _open(log_url, runs_dir) as log:
+        records = log.list(where=where, sort=sort, limit=limit)
     if as_json:
         _print_json(records)
         return
@@ -166,21 +154,18 @@ def list_runs(
 
 
 @runs_app.command("show")
+@handle_errors
 def show(run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix is enough) or name.")],
          as_json: Json = False, log_url: LogUrl = None, runs_dir: RunsDir = "runs") -> None:  # fmt: skip
     """Everything about one run: fields, config, metrics, per-class scores and epochs."""
-    with _user_errors():
-        log = _open(log_url, runs_dir)
-        try:
-            record = log.get(run_id)
-        finally:
-            log.close()
+    with _open(log_url, runs_dir) as log:
+        record = log.get(run_id)
     if as_json:
         _print_json(record)
         return
     from rich.table import Table
 
-    from tweetsent.runlog.query import flatten
+    from tweetsent.runlog.records import flatten
 
     console = _console()
     fields = Table(box=None, show_header=False, title=f"run {record['id']}", title_justify="left")
@@ -223,16 +208,13 @@ def _key_values(console, title: str, values: dict) -> None:
 
 
 @runs_app.command("diff")
+@handle_errors
 def diff(a: Annotated[str, typer.Argument(help="First run (id prefix or name).")],
          b: Annotated[str, typer.Argument(help="Second run.")],
          as_json: Json = False, log_url: LogUrl = None, runs_dir: RunsDir = "runs") -> None:  # fmt: skip
     """Config keys that changed between two runs, and every metric with its delta (b - a)."""
-    with _user_errors():
-        log = _open(log_url, runs_dir)
-        try:
-            result = log.diff(a, b)
-        finally:
-            log.close()
+    with _open(log_url, runs_dir) as log:
+        result = log.diff(a, b)
     if as_json:
         _print_json(result)
         return
@@ -253,27 +235,26 @@ def diff(a: Annotated[str, typer.Argument(help="First run (id prefix or name).")
 
 
 def _curate(action: str, run_id: str, log_url: str | None, runs_dir: str, *args) -> str:
-    with _user_errors():
-        log = _open(log_url, runs_dir)
-        try:
-            return getattr(log, action)(run_id, *args)
-        finally:
-            log.close()
+    with _open(log_url, runs_dir) as log:
+        return getattr(log, action)(run_id, *args)
 
 
 @runs_app.command("star")
+@handle_errors
 def star(run_id: str, log_url: LogUrl = None, runs_dir: RunsDir = "runs") -> None:
     """Star a run (green in the list and in the xlsx export)."""
     typer.echo(f"starred {_curate('star', run_id, log_url, runs_dir, True)}")
 
 
 @runs_app.command("unstar")
+@handle_errors
 def unstar(run_id: str, log_url: LogUrl = None, runs_dir: RunsDir = "runs") -> None:
     """Remove a run's star."""
     typer.echo(f"unstarred {_curate('star', run_id, log_url, runs_dir, False)}")
 
 
 @runs_app.command("note")
+@handle_errors
 def note(run_id: str, text: str, log_url: LogUrl = None, runs_dir: RunsDir = "runs") -> None:
     """Attach a note to a run (replaces the previous note; "" clears it)."""
     typer.echo(f"noted {_curate('note', run_id, log_url, runs_dir, text)}")
@@ -284,38 +265,32 @@ def _stdin_is_interactive() -> bool:
 
 
 @runs_app.command("rm")
+@handle_errors
 def rm(run_id: str, yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
        log_url: LogUrl = None, runs_dir: RunsDir = "runs") -> None:  # fmt: skip
     """Remove a run and its epochs from the log (its run directory stays on disk)."""
-    with _user_errors():
-        log = _open(log_url, runs_dir)
-        try:
-            record = log.get(run_id)
-            if not yes:
-                if not _stdin_is_interactive():
-                    raise ConfigError(f"not removing run {record['id']} without --yes: stdin is not a terminal to ask on")
-                if not typer.confirm(f"remove run {record['id']} ({record['name'] or 'unnamed'}, {record['status']})?"):
-                    typer.echo("kept")
-                    return
-            log.remove(record["id"])
-        finally:
-            log.close()
+    with _open(log_url, runs_dir) as log:
+        record = log.get(run_id)
+        if not yes:
+            if not _stdin_is_interactive():
+                raise ConfigError(f"not removing run {record['id']} without --yes: stdin is not a terminal to ask on")
+            if not typer.confirm(f"remove run {record['id']} ({record['name'] or 'unnamed'}, {record['status']})?"):
+                typer.echo("kept")
+                return
+        log.remove(record["id"])
     typer.echo(f"removed {record['id']}")
 
 
 @runs_app.command("export")
-def export(csv: Annotated[Optional[str], typer.Option("--csv", help="Write all runs as CSV.")] = None,
-           xlsx: Annotated[Optional[str], typer.Option("--xlsx", help="Write sheets 'runs' (starred green) and 'history'.")] = None,
+@handle_errors
+def export(csv: Annotated[str | None, typer.Option("--csv", help="Write all runs as CSV.")] = None,
+           xlsx: Annotated[str | None, typer.Option("--xlsx", help="Write sheets 'runs' (starred green) and 'history'.")] = None,
            log_url: LogUrl = None, runs_dir: RunsDir = "runs") -> None:  # fmt: skip
     """Export the whole log as a spreadsheet like the hand-kept study sheet."""
-    with _user_errors():
-        if not csv and not xlsx:
-            raise ConfigError("export needs --csv FILE or --xlsx FILE (or both)")
-        log = _open(log_url, runs_dir)
-        try:
-            if csv:
-                typer.echo(f"wrote {log.export_csv(csv)}")
-            if xlsx:
-                typer.echo(f"wrote {log.export_xlsx(xlsx)}")
-        finally:
-            log.close()
+    if not csv and not xlsx:
+        raise ConfigError("export needs --csv FILE or --xlsx FILE (or both)")
+    with _open(log_url, runs_dir) as log:
+        if csv:
+            typer.echo(f"wrote {log.export_csv(csv)}")
+        if xlsx:
+            typer.echo(f"wrote {log.export_xlsx(xlsx)}")

@@ -74,30 +74,29 @@ def download(url: str, dest: Path | str, sha256: str | None = None, progress: bo
     """
     dest = Path(dest)
     digest = hashlib.sha256()
-    with _open_source(url, timeout) as (stream, total):
-        with (atomic_path(dest) as tmp, open(tmp, "wb") as out,
-              _progress_bar(progress, dest.name, total) as advance):
-            received = 0
-            while True:
-                try:
-                    block = stream.read(_CHUNK)
-                except OSError as exc:  # a reset or timeout in the middle of the body
-                    raise DownloadError(f"{url}: the transfer broke after {received} bytes ({exc}); "
-                                        f"nothing was written to {dest}. Try again; {_HINT}") from exc
-                if not block:
-                    break
-                out.write(block)
-                digest.update(block)
-                received += len(block)
-                advance(len(block))
-            # urllib returns a short body silently when the server closes early: count the bytes.
-            if total is not None and received != total:
-                raise DownloadError(f"{url}: the connection closed after {received} of {total} bytes; "
-                                    f"nothing was written to {dest}. Try again; {_HINT}")
-            actual = digest.hexdigest()
-            if sha256 is not None and actual != sha256.lower():
-                raise DownloadError(f"{dest}: sha256 of {url} is {actual}, expected {sha256}; the partial "
-                                    f"file was removed. The source is damaged or not the published file")
+    with (_open_source(url, timeout) as (stream, total), atomic_path(dest) as tmp, open(tmp, "wb") as out,
+          _progress_bar(progress, dest.name, total) as advance):
+        received = 0
+        while True:
+            try:
+                block = stream.read(_CHUNK)
+            except OSError as exc:  # a reset or timeout in the middle of the body
+                raise DownloadError(f"{url}: the transfer broke after {received} bytes ({exc}); "
+                                    f"nothing was written to {dest}. Try again; {_HINT}") from exc
+            if not block:
+                break
+            out.write(block)
+            digest.update(block)
+            received += len(block)
+            advance(len(block))
+        # urllib returns a short body silently when the server closes early: count the bytes.
+        if total is not None and received != total:
+            raise DownloadError(f"{url}: the connection closed after {received} of {total} bytes; "
+                                f"nothing was written to {dest}. Try again; {_HINT}")
+        actual = digest.hexdigest()
+        if sha256 is not None and actual != sha256.lower():
+            raise DownloadError(f"{dest}: sha256 of {url} is {actual}, expected {sha256}; the partial "
+                                f"file was removed. The source is damaged or not the published file")
     return dest
 
 
@@ -211,7 +210,7 @@ def _open_source(url: str, timeout: float) -> Iterator[tuple[IO[bytes], int | No
     else:
         path = Path(url).expanduser()
     try:
-        fh = open(path, "rb")
+        fh = open(path, "rb")  # noqa: SIM115 - opened here to say which path failed; closed by the with below
     except OSError as exc:
         raise DownloadError(f"{path}: cannot read it ({exc.strerror}); check the path given with "
                             f"--from DIR or {MIRROR_ENV}") from exc
@@ -226,8 +225,7 @@ def _progress_bar(show: bool, label: str, total: int | None) -> Iterator:
         yield lambda n: None
         return
     from rich.console import Console
-    from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
-                               TransferSpeedColumn)
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                TransferSpeedColumn(), TimeRemainingColumn())

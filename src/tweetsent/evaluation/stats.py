@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tweetsent.evaluation.confusion import class_f1
+
 __all__ = ["paired_bootstrap", "mcnemar", "compare_pair", "METRICS"]
 
 METRICS = ("accuracy", "f1_macro")
@@ -40,25 +42,11 @@ def _encode(y_true, pred_a, pred_b, labels=None) -> tuple[np.ndarray, np.ndarray
     return codes[0], codes[1], codes[2], len(classes), present
 
 
-def _f1_macro_rows(truth: np.ndarray, pred: np.ndarray, k: int, present: np.ndarray) -> np.ndarray:
-    """Macro F1 of each row of (r, n) code matrices, from per-row confusion counts.
-
-    Averaged over the class codes in ``present``; a class with no true and no predicted tweet
-    in a row scores 0 there (scikit-learn's ``zero_division=0``).
-    """
-    r = truth.shape[0]
-    cells = (np.arange(r)[:, None] * k + truth) * k + pred  # (r, n) flat cell index
-    confusion = np.bincount(cells.ravel(), minlength=r * k * k).reshape(r, k, k)
-    tp = np.diagonal(confusion, axis1=1, axis2=2)  # (r, k)
-    denom = confusion.sum(axis=1) + confusion.sum(axis=2)  # predicted + true = 2tp + fp + fn
-    f1 = np.divide(2 * tp, denom, out=np.zeros(tp.shape), where=denom > 0)
-    return f1[:, present].mean(axis=1)
-
-
 def _score(metric: str, truth: np.ndarray, pred: np.ndarray, k: int, present: np.ndarray) -> np.ndarray:
     if metric == "accuracy":
         return (truth == pred).mean(axis=1)
-    return _f1_macro_rows(truth, pred, k, present)
+    f1, _ = class_f1(truth, pred, k)  # (r, k); averaged over the classes present in the data
+    return f1[:, present].mean(axis=1)
 
 
 def paired_bootstrap(y_true, pred_a, pred_b, metric: str = "accuracy", n_resamples: int = 2000, seed: int = 0,

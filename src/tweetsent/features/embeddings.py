@@ -16,7 +16,6 @@ import functools
 import gzip
 import hashlib
 import json
-import os
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -27,8 +26,8 @@ from typing import IO
 import numpy as np
 
 from tweetsent.errors import EmbeddingError
-from tweetsent.util.paths import cache_dir
 from tweetsent.util.files import atomic_dir, sha256_file
+from tweetsent.util.paths import cache_dir
 
 __all__ = ["BUNDLED", "Embeddings", "load_embeddings", "cache_dir"]
 

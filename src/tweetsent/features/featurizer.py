@@ -22,8 +22,8 @@ import torch
 
 from tweetsent.config.settings import INPUT_PARTS, FeaturesConfig, input_parts
 from tweetsent.features.embeddings import load_embeddings
-from tweetsent.features.pooling import EmbeddingAverager
 from tweetsent.features.ngrams import NgramHasher
+from tweetsent.features.pooling import EmbeddingAverager
 
 __all__ = ["Inputs", "Featurizer", "build_featurizer", "INPUTS"]
 
@@ -40,7 +40,7 @@ class Inputs:
     def __len__(self) -> int:
         return len(self.dense) if self.dense is not None else self.sparse.shape[0]
 
-    def __getitem__(self, index) -> "Inputs":
+    def __getitem__(self, index) -> Inputs:
         rows = index.numpy() if isinstance(index, torch.Tensor) else index
         return Inputs(self.dense[index] if self.dense is not None else None,
                       self.sparse[rows] if self.sparse is not None else None)
@@ -71,7 +71,7 @@ class Featurizer:
     def embeddings(self):
         return self.averager.embeddings if self.averager else None
 
-    def fit(self, texts: Sequence[str]) -> "Featurizer":
+    def fit(self, texts: Sequence[str]) -> Featurizer:
         """Learn what the parts learn: pooling weights (tfidf/sif) and n-gram IDF; MiniLM is frozen."""
         if self.averager:
             self.averager.fit(texts)

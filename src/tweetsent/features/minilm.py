@@ -142,9 +142,8 @@ class MiniLMEncoder:
             from tweetsent.util.files import atomic_path
 
             path.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_path(path) as tmp:
-                with open(tmp, "wb") as fh:
-                    np.save(fh, out, allow_pickle=False)
+            with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+                np.save(fh, out, allow_pickle=False)
         return out
 
     def _encode(self, texts: list[str]) -> np.ndarray:

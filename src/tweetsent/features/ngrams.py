@@ -73,7 +73,7 @@ class NgramHasher:
         parts = [vec.transform(normalised) for vec in self._vectorizers()]
         return sum(parts[1:], parts[0]).tocsr() if parts else sp.csr_matrix((len(normalised), self.n_features))
 
-    def fit(self, texts: Sequence[str], y=None) -> "NgramHasher":
+    def fit(self, texts: Sequence[str], y=None) -> NgramHasher:
         """Learn the inverse document frequencies (only when ``tfidf``); hashing itself is stateless."""
         if self.tfidf:
             counts = self.counts(texts)

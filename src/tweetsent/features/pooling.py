@@ -26,8 +26,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tweetsent.features.embeddings import Embeddings
 from tweetsent.data.text import tokenize_arrow
+from tweetsent.features.embeddings import Embeddings
 
 __all__ = ["EmbeddingAverager", "TokenIds", "UNKNOWN", "SKIPPED"]
 
@@ -98,13 +98,13 @@ class EmbeddingAverager:
     def dim(self) -> int:
         return 2 * self.embeddings.dim if self.pooling == "mean+max" else self.embeddings.dim
 
-    def fit(self, texts: Sequence[str], y=None) -> "EmbeddingAverager":
+    def fit(self, texts: Sequence[str], y=None) -> EmbeddingAverager:
         """Learn the word weights of ``tfidf`` / ``sif`` pooling from the training tweets (else nothing)."""
         if self.pooling in _LEARNED:
             self.fit_tokens(self.token_ids(texts))
         return self
 
-    def fit_tokens(self, tok: "TokenIds") -> "EmbeddingAverager":
+    def fit_tokens(self, tok: TokenIds) -> EmbeddingAverager:
         """`fit` from already looked-up tokens."""
         if self.pooling not in _LEARNED:
             return self

@@ -102,8 +102,12 @@ class Model(ABC):
 
     @classmethod
     @abstractmethod
-    def load(cls, cfg: RunConfig, n_classes: int, folder: Path, meta: dict, estimator: type | None = None) -> "Model":
+    def load(cls, cfg: RunConfig, n_classes: int, folder: Path, meta: dict, estimator: type | None = None) -> Model:
         """The model saved in ``folder`` (``meta`` is its ``model.json``)."""
+
+    def schedule(self) -> dict | None:
+        """What time budgets did to the schedule when the kind trains other estimators (an ensemble); else None."""
+        return None
 
     def epochs_done(self) -> int:
         """Epochs trained (an ensemble counts its members')."""

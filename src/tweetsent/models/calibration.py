@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tweetsent.evaluation.confusion import macro_f1
+
 __all__ = ["holdout_split", "fit_temperature", "fit_thresholds", "apply_thresholds", "softmax"]
 
 
@@ -67,13 +69,6 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     return t if _nll(logits, y, t) <= _nll(logits, y, 1.0) else 1.0
 
 
-def _macro_f1(y: np.ndarray, pred: np.ndarray, n_classes: int) -> float:
-    cm = np.bincount(y * n_classes + pred, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
-    tp, support, predicted = np.diag(cm), cm.sum(axis=1), cm.sum(axis=0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return float(np.nan_to_num(2 * tp / (support + predicted)).mean())
-
-
 def fit_thresholds(proba: np.ndarray, y: np.ndarray, rounds: int = 3) -> np.ndarray:
     """Per-class weights on the probabilities that maximise macro F1, by coordinate search.
 
@@ -97,14 +92,14 @@ def fit_thresholds(proba: np.ndarray, y: np.ndarray, rounds: int = 3) -> np.ndar
     n_classes = proba.shape[1]
     weights = np.ones(n_classes)
     grid = np.exp(np.linspace(np.log(0.25), np.log(4.0), 41))
-    best = _macro_f1(y, proba.argmax(axis=1), n_classes)
+    best = macro_f1(y, proba.argmax(axis=1), n_classes)
     for _ in range(rounds):
         improved = False
         for k in range(n_classes):
             for g in sorted(grid, key=lambda v: abs(np.log(v))):  # nearest 1 first: ties keep it
                 trial = weights.copy()
                 trial[k] = g
-                score = _macro_f1(y, (proba * trial).argmax(axis=1), n_classes)
+                score = macro_f1(y, (proba * trial).argmax(axis=1), n_classes)
                 if score > best + 1e-12:
                     best, weights, improved = score, trial, True
         if not improved:

@@ -31,7 +31,8 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from tweetsent.config.settings import RunConfig, config_from_dict, resolve_config
+from tweetsent.config.resolve import DEFAULT_PRESET, config_from_dict, resolve_config
+from tweetsent.config.settings import RunConfig
 from tweetsent.errors import ModelError
 from tweetsent.models.base import Model, TrainingData, model_class
 from tweetsent.models.calibration import apply_thresholds, fit_temperature, fit_thresholds, holdout_split, softmax
@@ -55,7 +56,7 @@ class TweetClassifier(ClassifierMixin, BaseEstimator):
     ----------
     config : str or RunConfig, optional
         A preset name (``tweetsent presets``), a TOML file, or a resolved `RunConfig`; None is
-        the default preset.
+        the default preset, ``tfidf-softmax`` (`tweetsent.config.resolve.DEFAULT_PRESET`).
     seed : int, optional
         ``train.seed``.
     **settings
@@ -82,6 +83,9 @@ class TweetClassifier(ClassifierMixin, BaseEstimator):
         Held-out training tweets (0 when none).
     distill_ : dict or None
         The teacher and alpha when distilled.
+    schedule_ : dict or None
+        Under ``train.time_budget``: the budget, planned and done steps, and whether it ``cut``
+        the schedule (an ensemble: its members'); None without a budget.
     """
 
     def __init__(self, config: RunConfig | str | None = None, *, seed: int | None = None, **settings) -> None:
@@ -95,7 +99,7 @@ class TweetClassifier(ClassifierMixin, BaseEstimator):
         """``config``, ``seed`` and every ``section__key`` setting given."""
         return {"config": self.config, "seed": self.seed, **self._settings}
 
-    def set_params(self, **params) -> "TweetClassifier":
+    def set_params(self, **params) -> TweetClassifier:
         """Set ``config``, ``seed`` or ``section__key`` settings (as `GridSearchCV` does)."""
         for key, value in params.items():
             if key in _OWN:
@@ -109,7 +113,7 @@ class TweetClassifier(ClassifierMixin, BaseEstimator):
 
     def _resolved(self) -> RunConfig:
         values = {key.replace("__", ".", 1): value for key, value in self._settings.items()}
-        return resolve_config(self.config, seed=self.seed, values=values)
+        return resolve_config(DEFAULT_PRESET if self.config is None else self.config, seed=self.seed, values=values)
 
     # -- learning -------------------------------------------------------------------------
 
@@ -122,7 +126,7 @@ class TweetClassifier(ClassifierMixin, BaseEstimator):
                              f"({self.classes_}); train on data that has it or drop those tweets") from None
 
     def fit(self, texts: Sequence[str], labels, val_texts: Sequence[str] | None = None, val_labels=None,
-            callbacks: Sequence[Callback] = (), teacher=None) -> "TweetClassifier":
+            callbacks: Sequence[Callback] = (), teacher=None) -> TweetClassifier:
         """Train on labelled tweets; validation data (optional) is scored after every epoch.
 
         With ``train.calibration`` or ``train.thresholds`` on, ``train.holdout`` of the training
@@ -145,7 +149,7 @@ class TweetClassifier(ClassifierMixin, BaseEstimator):
             if val_texts is not None and val_labels is not None:
                 data.val_texts, data.val_labels = val_texts, np.asarray(val_labels)
                 data.val_y = self._indices(data.val_labels, "the validation data")
-            self.distill_ = None
+            self.distill_, self._budget = None, None
             callbacks = list(callbacks)
             if not model.composite:  # an ensemble's members do these themselves
                 callbacks = self._prepare(data, callbacks, teacher)
@@ -169,8 +173,11 @@ class TweetClassifier(ClassifierMixin, BaseEstimator):
             data.texts, data.y, data.labels = _take(data.texts, fit_rows), data.y[torch.from_numpy(fit_rows)], data.labels[fit_rows]
         if teacher is not None:
             data.targets = soft_targets(teacher, data.texts, data.y, cfg.distill.alpha)
-        if cfg.train.time_budget > 0:
-            callbacks.insert(0, TimeBudget(cfg.train.time_budget))
+        budget = next((cb for cb in callbacks if isinstance(cb, TimeBudget)), None)
+        if budget is None and cfg.train.time_budget > 0:
+            budget = TimeBudget(cfg.train.time_budget)
+            callbacks.insert(0, budget)
+        self._budget = budget
         return callbacks
 
     def _fit_decision(self, hold_texts, hold_y) -> None:
@@ -188,6 +195,8 @@ class TweetClassifier(ClassifierMixin, BaseEstimator):
 
     def _take_model_state(self) -> None:
         self.history_, self.best_epoch_, self.train_oov_ = self.model_.history_, self.model_.best_epoch_, self.model_.train_oov_
+        budget = getattr(self, "_budget", None)
+        self.schedule_ = budget.report() if budget is not None else self.model_.schedule()
 
     def epochs_done(self) -> int:
         """Epochs trained (an ensemble counts its members')."""
@@ -258,7 +267,7 @@ class TweetClassifier(ClassifierMixin, BaseEstimator):
         return folder
 
     @classmethod
-    def load(cls, folder: str | Path) -> "TweetClassifier":
+    def load(cls, folder: str | Path) -> TweetClassifier:
         """Load a saved model (a model folder, or a run directory holding ``model/``)."""
         folder = Path(folder)
         if (folder / "model").is_dir():
@@ -276,7 +285,7 @@ class TweetClassifier(ClassifierMixin, BaseEstimator):
         return clf
 
     @classmethod
-    def from_runs(cls, run_dirs: Sequence[str | Path], weights: Sequence[float] | None = None) -> "TweetClassifier":
+    def from_runs(cls, run_dirs: Sequence[str | Path], weights: Sequence[float] | None = None) -> TweetClassifier:
         """An ensemble of trained runs (or model folders): the weighted mean of their probabilities."""
         members = []
         for run_dir in run_dirs:

@@ -17,7 +17,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from tweetsent.config.settings import RunConfig, check_student, teacher_config
+from tweetsent.config.resolve import teacher_config
+from tweetsent.config.settings import RunConfig
+from tweetsent.config.validate import check_student
 from tweetsent.errors import ModelError
 from tweetsent.training.loop import Callback, Renumbered
 

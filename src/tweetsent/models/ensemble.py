@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tweetsent.config.settings import RunConfig, member_configs
+from tweetsent.config.resolve import member_configs
+from tweetsent.config.settings import RunConfig
 from tweetsent.errors import ModelError
 from tweetsent.models.base import Model, TrainingData, register
 from tweetsent.training.loop import Callback, Renumbered
@@ -71,7 +72,7 @@ class EnsembleModel(Model):
 
     @classmethod
     def from_members(cls, cfg: RunConfig, members: Sequence, weights: Sequence[float] | None = None,
-                     paths: Sequence[Path] | None = None, estimator: type | None = None) -> "EnsembleModel":
+                     paths: Sequence[Path] | None = None, estimator: type | None = None) -> EnsembleModel:
         """An ensemble of trained estimators (``paths``: where each was loaded from, needed to save it)."""
         model = cls(cfg, len(members[0].classes_) if members else 0, estimator)
         model._set_members(members, weights, paths)
@@ -91,6 +92,12 @@ class EnsembleModel(Model):
 
     def epochs_done(self) -> int:
         return sum(m.epochs_done() for m in self.members_)
+
+    def schedule(self) -> dict | None:
+        members = [getattr(m, "schedule_", None) for m in self.members_]
+        if not any(members):
+            return None
+        return {"cut": any(m["cut"] for m in members if m), "members": members}
 
     def decision(self) -> dict:
         """Thresholds are the members': ``applied`` when any member applies tuned thresholds."""
@@ -120,7 +127,7 @@ class EnsembleModel(Model):
         return {"members": members, "weights": self.weights_}
 
     @classmethod
-    def load(cls, cfg: RunConfig, n_classes: int, folder: Path, meta: dict, estimator: type | None = None) -> "EnsembleModel":
+    def load(cls, cfg: RunConfig, n_classes: int, folder: Path, meta: dict, estimator: type | None = None) -> EnsembleModel:
         names = meta.get("members")
         if not isinstance(names, list) or not names or not all(isinstance(p, str) for p in names):
             raise ModelError(f"{folder / 'model.json'}: an ensemble without members; rebuild it with `tweetsent ensemble`")

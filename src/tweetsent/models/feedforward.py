@@ -66,7 +66,7 @@ class FeedForwardModel(Model):
         return {"features": self.identity()}
 
     @classmethod
-    def load(cls, cfg: RunConfig, n_classes: int, folder: Path, meta: dict, estimator: type | None = None) -> "FeedForwardModel":
+    def load(cls, cfg: RunConfig, n_classes: int, folder: Path, meta: dict, estimator: type | None = None) -> FeedForwardModel:
         model = cls(cfg, n_classes, estimator)
         model.featurizer_ = build_featurizer(cfg.features)
         emb, was = model.featurizer_.embeddings, meta.get("features", {}).get("embeddings", {})

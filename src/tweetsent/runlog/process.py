@@ -12,10 +12,10 @@ from __future__ import annotations
 import os
 import secrets
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-__all__ = ["new_run_id", "git_commit", "process_gone", "process_start"]
+__all__ = ["git_commit", "new_run_id", "process_gone", "process_start"]
 
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 
@@ -70,7 +70,7 @@ def process_start(pid: int) -> str | None:
 
 def new_run_id() -> str:
     """A fresh 12-character run id that sorts by creation time (see the module docstring)."""
-    millis = int(datetime.now(timezone.utc).timestamp() * 1000)
+    millis = int(datetime.now(UTC).timestamp() * 1000)
     digits = ""
     while millis:
         millis, rest = divmod(millis, 36)

@@ -12,6 +12,7 @@ one step at a time, each step in its own transaction.
 from __future__ import annotations
 
 import random
+import sqlite3
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -20,9 +21,10 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from tweetsent.errors import ConfigError, DataError
-from tweetsent.runlog.query import flatten, scalar_metrics
+from tweetsent.runlog.records import flatten, scalar_metrics
+from tweetsent.util.dburl import normalise_url, safe_url, with_pg_driver
 
-__all__ = ["SCHEMA_VERSION", "runs", "epochs", "connect", "migrate", "write", "db_errors"]
+__all__ = ["SCHEMA_VERSION", "connect", "db_errors", "epochs", "migrate", "runs", "write"]
 
 SCHEMA_VERSION = 2
 
@@ -128,24 +130,20 @@ def connect(url: str) -> tuple[sa.Engine, str]:
     ConfigError
         For a URL of another database kind.
     """
-    if url.startswith("postgres://"):
-        url = "postgresql://" + url[len("postgres://") :]
+    url = normalise_url(url)
     try:
         parsed = sa.engine.make_url(url)
     except sa.exc.ArgumentError as exc:
         raise ConfigError(f"run log URL '{url}' does not parse; use sqlite:///PATH or postgresql://USER@HOST/DB") from exc
     backend = parsed.get_backend_name()
     if backend == "postgresql":
-        where = parsed.render_as_string(hide_password=True)
-        if parsed.drivername == "postgresql":
-            # SQLAlchemy 2.1 defaults to psycopg 3; tweetsent depends on psycopg2-binary.
-            parsed = parsed.set(drivername=f"postgresql+{_pg_driver(where)}")
+        where = safe_url(url)
         try:
-            return sa.create_engine(parsed, pool_pre_ping=True), where
+            return sa.create_engine(with_pg_driver(url), pool_pre_ping=True), where
         except ImportError as exc:
-            raise ConfigError(f"{where}: the PostgreSQL driver is missing ({exc}); pip install psycopg2-binary") from exc
+            raise ConfigError(f"{where}: the PostgreSQL driver is missing ({exc}); pip install 'tweetsent[postgres]'") from exc
     if backend != "sqlite":
-        raise ConfigError(f"run log URL '{url}': {backend} is not supported; use sqlite:///PATH or postgresql://...")
+        raise ConfigError(f"run log URL '{safe_url(url)}': {backend} is not supported; use sqlite:///PATH or postgresql://...")
     path = parsed.database or ""
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -172,31 +170,13 @@ def connect(url: str) -> tuple[sa.Engine, str]:
     return engine, path or url
 
 
-def _set_wal(cursor, attempts: int = 60) -> None:
+def _set_wal(cursor) -> None:
     """Switch a SQLite file to WAL, waiting out other processes that hold it at that moment.
 
     Changing the journal mode needs the file to itself, and SQLite answers "database is locked"
     at once rather than through the busy timeout when two processes open a new log together.
     """
-    import sqlite3
-
-    for attempt in range(attempts):
-        try:
-            cursor.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if not _is_locked(exc) or attempt == attempts - 1:
-                raise
-            time.sleep(0.05 * (1 + random.random()))
-
-
-def _pg_driver(where: str) -> str:
-    import importlib.util
-
-    for module, driver in (("psycopg2", "psycopg2"), ("psycopg", "psycopg")):
-        if importlib.util.find_spec(module) is not None:
-            return driver
-    raise ConfigError(f"{where}: no PostgreSQL driver installed; pip install psycopg2-binary")
+    _retry_locked(lambda: cursor.execute("PRAGMA journal_mode=WAL"), attempts=60, max_wait=0.075)
 
 
 def _lock(conn) -> None:
@@ -252,21 +232,36 @@ def migrate(engine: sa.Engine, where: str) -> int:
     return found
 
 
-def _read_version(engine: sa.Engine, where: str, attempts: int = 8) -> int:
+def _read_version(engine: sa.Engine, where: str) -> int:
     """The log's schema version, retrying while another process holds a new log's lock."""
+
+    def read():
+        with db_errors(where), engine.connect() as conn:
+            return _version(conn, where)
+
+    return _retry_locked(read, attempts=8)
+
+
+def _retry_locked(action: Callable, attempts: int, max_wait: float = 2.0):
+    """``action()``, run again while SQLite reports the database locked; the last failure is raised.
+
+    Waits grow from 0.05 s, doubling up to ``max_wait``, each jittered by 0.5x to 1.5x so that
+    parallel writers do not retry in lockstep.
+    """
     for attempt in range(attempts):
         try:
-            with db_errors(where), engine.connect() as conn:
-                return _version(conn, where)
-        except DataError as exc:
-            if not _is_locked(exc.__cause__) or attempt == attempts - 1:
+            return action()
+        except (DataError, sqlite3.OperationalError) as exc:
+            # db_errors wraps the driver's error; SQLite's own (from a raw cursor) arrives bare.
+            cause = exc.__cause__ if isinstance(exc, DataError) else exc
+            if not _is_locked(cause) or attempt == attempts - 1:
                 raise
-        time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
+        time.sleep(min(max_wait, 0.05 * 2**attempt) * (0.5 + random.random()))
     raise AssertionError("unreachable")
 
 
-def _is_locked(exc: BaseException) -> bool:
-    text = str(exc).lower()
+def _is_locked(exc: BaseException | None) -> bool:
+    text = str(exc).lower() if exc is not None else ""
     return "database is locked" in text or "database is busy" in text
 
 
@@ -296,13 +291,9 @@ def write(engine: sa.Engine, where: str, fn: Callable, attempts: int = 20):
         Whatever ``fn`` returns.
     """
     writer = engine.execution_options(tweetsent_write=True)
-    for attempt in range(attempts):
-        try:
-            with db_errors(where), writer.begin() as conn:
-                return fn(conn)
-        except DataError as exc:
-            if not _is_locked(exc.__cause__) or attempt == attempts - 1:
-                raise
-        # Jittered back-off so that parallel writers do not retry in lockstep.
-        time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
-    raise AssertionError("unreachable")
+
+    def transaction():
+        with db_errors(where), writer.begin() as conn:
+            return fn(conn)
+
+    return _retry_locked(transaction, attempts)

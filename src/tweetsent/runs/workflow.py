@@ -18,19 +18,21 @@ import csv
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
-from tweetsent.models.classifier import TweetClassifier, package_version
 from tweetsent.config.settings import RunConfig
 from tweetsent.data.tables import Dataset, check_compatible, iter_text_chunks, read_dataset
-from tweetsent.features.embeddings import load_embeddings
 from tweetsent.errors import DataError, ModelError
-from tweetsent.util.files import atomic_dir, atomic_path, atomic_write_json, sha256_file
+from tweetsent.features.embeddings import load_embeddings
+from tweetsent.models.classifier import TweetClassifier
+from tweetsent.runs.outputs import check_can_create
 from tweetsent.training.loop import Callback, TrainingInterrupted
+from tweetsent.util.files import atomic_dir, atomic_path, atomic_write_json, sha256_file
+from tweetsent.util.meta import package_version
 
 __all__ = ["RunResult", "train_run", "evaluate_run", "predict_file", "load_run", "write_predictions"]
 
@@ -62,7 +64,7 @@ class _Logged:
         self.log, self.start = log, start
         self.run_id: str | None = None
 
-    def __enter__(self) -> "_Logged":
+    def __enter__(self) -> _Logged:
         if self.log is not None:
             self.run_id = self.log.start(**self.start)
         return self
@@ -83,7 +85,7 @@ class _Logged:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _run_name(cfg: RunConfig) -> str:
@@ -143,6 +145,7 @@ def train_run(cfg: RunConfig, train_path: str | Path, val_path: str | Path | Non
     run_dir = Path(out) if out else Path(runs_dir) / _run_name(cfg)
     if run_dir.exists():
         raise DataError(f"{run_dir}: a run directory is already there; choose another --out or remove it")
+    check_can_create(run_dir, "--out")  # before training, not after it
     fingerprints = {"train": sha256_file(train_path), "val": sha256_file(val_path) if val else None}
     if "embeddings" in cfg.features.input and cfg.model.kind not in ("finetune", "ensemble"):
         fingerprints["embeddings"] = load_embeddings(cfg.features.embeddings).fingerprint
@@ -159,6 +162,8 @@ def train_run(cfg: RunConfig, train_path: str | Path, val_path: str | Path | Non
             proba = clf.predict_proba(val.texts)
             metrics = {**compute_metrics(val.labels, proba, clf.classes_, thresholds=clf.decision()),
                        "train": train_scores}
+            if clf.schedule_ is not None:
+                metrics["schedule"] = clf.schedule_  # under a time budget: planned and done steps, cut or not
         overfit = overfit_verdict(clf.history_, train_scores, _scores(metrics) if metrics else None)
         info = {
             "started": started, "finished": _now(), "seconds": round(time.perf_counter() - clock, 3),
@@ -167,9 +172,9 @@ def train_run(cfg: RunConfig, train_path: str | Path, val_path: str | Path | Non
                      "train_sha256": fingerprints["train"], "val_sha256": fingerprints["val"],
                      "n_train": len(train), "n_val": len(val) if val else 0,
                      "text_column": train.text_column, "label_column": train.label_column},
-            "features": clf.featurizer_.identity(), "oov": clf.train_oov_,
+            "features": clf.identity(), "oov": clf.train_oov_,
             "classes": clf.classes_, "best_epoch": clf.best_epoch_, "epochs_run": len(clf.history_),
-            "overfit": overfit,
+            "overfit": overfit, "schedule": clf.schedule_,
         }
         with atomic_dir(run_dir) as tmp:
             (tmp / "config.toml").write_text(cfg.to_toml(), encoding="utf-8")
@@ -185,7 +190,7 @@ def train_run(cfg: RunConfig, train_path: str | Path, val_path: str | Path | Non
 
                     save_run_figures(tmp / "figures", clf.history_, metrics, val.labels, proba, clf.classes_)
         run_id = logged.run_id
-        logged.finish(metrics=metrics or {"train": train_scores}, best_epoch=clf.best_epoch_, overfit=overfit,
+        logged.finish(metrics=metrics or {"train": train_scores, "schedule": clf.schedule_}, best_epoch=clf.best_epoch_, overfit=overfit,
                       run_dir=run_dir)
     return RunResult(run_dir, metrics, clf.history_, cfg, clf, run_id)
 
@@ -224,8 +229,8 @@ def evaluate_run(run_dir: str | Path, data_path: str | Path, predictions_out: st
     check_compatible(train_like, data)
     sha = sha256_file(data_path)
     with _Logged(log, kind="evaluate", config=clf.config_.to_dict(), data={"eval": Path(data_path).resolve()},
-                 fingerprints={"eval": sha, **({"embeddings": clf.featurizer_.embeddings.fingerprint}
-                                               if clf.featurizer_.embeddings is not None else {})},
+                 fingerprints={"eval": sha, **({"embeddings": clf.embeddings_fingerprint()}
+                                               if clf.embeddings_fingerprint() else {})},
                  run_dir=run_dir, name=clf.config_.name or None) as logged:
         proba = clf.predict_proba(data.texts)
         metrics = compute_metrics(data.labels, proba, clf.classes_, thresholds=clf.decision())

@@ -11,6 +11,7 @@ criterion on the validation set in eval mode.
 from __future__ import annotations
 
 import copy
+import math
 import signal
 import threading
 import time
@@ -21,9 +22,11 @@ import torch
 from torch import nn
 
 from tweetsent.config.settings import TrainConfig
+from tweetsent.errors import ConfigError, TweetsentError
+from tweetsent.evaluation.confusion import class_f1
 
 __all__ = ["Callback", "Renumbered", "EarlyStopping", "TimeBudget", "HoldoutLoss", "TrainingInterrupted", "train_network", "predict_scores", "epoch_scores",
-           "make_criterion", "SignalCatcher", "make_optimizer", "class_weights"]
+           "make_criterion", "SignalCatcher", "make_optimizer", "class_weights", "TrainingDiverged", "check_finite"]
 
 
 class TrainingInterrupted(Exception):
@@ -112,16 +115,22 @@ class TimeBudget(Callback):
     """Stop when the next epoch would not fit in ``seconds`` (a loop may also stop mid-epoch: `exhausted`).
 
     ``clock`` (seconds, monotonic; default `time.perf_counter`) is injectable, so tests never
-    depend on the machine's speed.
+    depend on the machine's speed. `report` says whether the budget cut the planned schedule.
     """
 
     def __init__(self, seconds: float, clock: Callable[[], float] = time.perf_counter) -> None:
         self.seconds, self.clock = seconds, clock
-        self._start = clock()
+        self.planned_steps = self.done_steps = 0
+        self._start = self._epoch_start = clock()
         self._longest = 0.0
+        self._over = False
 
     def on_train_begin(self, epochs: int, batches_per_epoch: int) -> None:
-        self._start = self.clock()
+        self._start = self._epoch_start = self.clock()
+        self.planned_steps += epochs * batches_per_epoch
+
+    def on_batch_end(self, epoch: int, batch: int) -> None:
+        self.done_steps += 1
 
     def elapsed(self) -> float:
         return self.clock() - self._start
@@ -130,16 +139,41 @@ class TimeBudget(Callback):
         return self.elapsed() >= self.seconds
 
     def on_epoch_end(self, record: dict, model: nn.Module) -> bool:
-        self._longest = max(self._longest, record.get("seconds", 0.0))
-        return self.elapsed() + self._longest > self.seconds
+        now = self.clock()
+        self._longest, self._epoch_start = max(self._longest, now - self._epoch_start), now
+        return now - self._start + self._longest > self.seconds
+
+    def on_train_end(self, history: list[dict], model: nn.Module) -> None:
+        self._over = self.elapsed() + self._longest > self.seconds
+
+    def report(self) -> dict:
+        """``{"time_budget", "planned_steps", "done_steps", "cut"}``: ``cut`` when the budget ended training
+        before the planned steps were done."""
+        return {"time_budget": self.seconds, "planned_steps": self.planned_steps, "done_steps": self.done_steps,
+                "cut": bool(self._over and self.done_steps < self.planned_steps)}
+
+
+class TrainingDiverged(TweetsentError):
+    """The training loss became NaN or infinite: the settings (a learning rate too high) cannot train."""
+
+    def __init__(self, epoch: int, loss: float, cfg: TrainConfig | None = None) -> None:
+        lr = f" (train.lr = {cfg.lr:g})" if cfg is not None else ""
+        super().__init__(f"the training loss became {loss} in epoch {epoch}{lr}; lower train.lr or check the "
+                         f"settings, nothing was saved")
+
+
+def check_finite(loss: torch.Tensor, epoch: int, cfg: TrainConfig | None = None) -> float:
+    """The batch loss as a float; `TrainingDiverged` when it is NaN or infinite."""
+    value = loss.item()
+    if not math.isfinite(value):
+        raise TrainingDiverged(epoch, value, cfg)
+    return value
 
 
 def class_weights(setting, y: np.ndarray, n_classes: int) -> torch.Tensor | None:
     """Loss weights per class: None, inverse frequency ("balanced"), or as given."""
     if isinstance(setting, list):
         if len(setting) != n_classes:
-            from tweetsent.errors import ConfigError
-
             raise ConfigError(f"train.class_weight has {len(setting)} weights but the data has {n_classes} classes")
         return torch.tensor(setting, dtype=torch.float32)
     if setting == "balanced":
@@ -173,14 +207,11 @@ def make_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
 def epoch_scores(truth: np.ndarray, pred: np.ndarray, n_classes: int) -> dict:
     """Accuracy and macro / weighted F1 from one confusion matrix.
 
-    Equal to scikit-learn's ``f1_score`` (zero_division=0, tested); computed here because the
-    loop calls it every epoch and scikit-learn's input checks cost more than the arithmetic.
+    `tweetsent.evaluation.confusion`: equal to scikit-learn's ``f1_score`` (zero_division=0), without
+    its input checks, which cost more than the arithmetic every epoch.
     """
-    cm = np.bincount(truth * n_classes + pred, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
-    tp, support, predicted = np.diag(cm), cm.sum(axis=1), cm.sum(axis=0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        f1 = np.nan_to_num(2 * tp / (support + predicted))
-    return {"val_accuracy": float(tp.sum() / max(len(truth), 1)), "val_f1_macro": float(f1.mean()),
+    f1, support = class_f1(truth, pred, n_classes)
+    return {"val_accuracy": float((truth == pred).mean()) if len(truth) else 0.0, "val_f1_macro": float(f1.mean()),
             "val_f1_weighted": float((f1 * support).sum() / max(support.sum(), 1))}
 
 
@@ -280,10 +311,11 @@ def train_network(model: nn.Module, X: torch.Tensor, y: torch.Tensor, X_val: tor
                     continue  # batch norm cannot normalise a single example
                 # forward, loss, backward, step
                 loss = criterion(model(xb), yb)
+                value = check_finite(loss, epoch, cfg)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-                total += loss.item() * len(yb)
+                total += value * len(yb)
                 seen += len(yb)
                 for cb in callbacks:
                     cb.on_batch_end(epoch, b)

@@ -39,10 +39,12 @@ from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 
-from tweetsent.config.settings import RunConfig, config_from_dict, resolve_config
+from tweetsent.config.resolve import config_from_dict, resolve_config
+from tweetsent.config.settings import RunConfig
 from tweetsent.errors import ConfigError
+from tweetsent.util.overrides import parse_setting
 
-__all__ = ["Dimension", "SearchSpace", "load_space", "space_from_dict", "SEARCH_DEFAULTS", "PRUNERS"]
+__all__ = ["PRUNERS", "SEARCH_DEFAULTS", "Dimension", "SearchSpace", "load_space", "space_from_dict"]
 
 PRUNERS = ("median", "halving", "none")
 # What [search] may set: the pruner and when it starts judging, and the sampler's random start.
@@ -155,7 +157,7 @@ def _build(key: str, values: dict, mapping: dict):
     if key == "model.hidden" and f"{key}.layers" in values:
         layers, width = values[f"{key}.layers"], values[f"{key}.width"]
         shrink = values.get(f"{key}.shrink", 1.0)
-        return [max(1, int(round(width * shrink ** i))) for i in range(int(layers))]
+        return [max(1, round(width * shrink ** i)) for i in range(int(layers))]
     if key == "model.dropout" and f"{key}.first" in values:
         first, decay = values[f"{key}.first"], values.get(f"{key}.decay", 0.0)
         n_layers = len(mapping["model"]["hidden"])
@@ -165,13 +167,6 @@ def _build(key: str, values: dict, mapping: dict):
 
 def _config_keys() -> dict[str, list[str]]:
     return {f.name: [g.name for g in fields(f.default_factory)] for f in fields(RunConfig) if f.name != "name"}
-
-
-def _parse_value(text: str):
-    try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text  # a bare word: a string, as --set reads it everywhere
 
 
 def _check_key(key: str, where: str) -> None:
@@ -271,14 +266,10 @@ def space_from_dict(data: dict, source: str = "space", fixed: list[str] = ()) ->
             base[section][key] = value
     params = {key: _param(key, spec, f'{source} [params."{key}"]') for key, spec in (data.get("params") or {}).items()}
     for item in fixed:
-        key, sep, raw = item.partition("=")
-        key = key.strip()
-        if not sep or "." not in key:
-            raise ConfigError(f"--set {item!r}: write section.key=value, e.g. features.input=embeddings")
-        _check_key(key, "--set")
-        section, _, name = key.partition(".")
-        base[section][name] = _parse_value(raw.strip())
-        params.pop(key, None)  # fixed: no longer searched
+        section, name, value = parse_setting(item, example="features.input=embeddings")
+        _check_key(f"{section}.{name}", "--set")
+        base[section][name] = value
+        params.pop(f"{section}.{name}", None)  # fixed: no longer searched
     config_from_dict(base, f"{source} [base]")
     search = dict(SEARCH_DEFAULTS)
     for key, value in (data.get("search") or {}).items():

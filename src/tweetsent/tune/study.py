@@ -19,6 +19,7 @@ process that started the command waits for them and alone retrains the best conf
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -28,12 +29,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tweetsent.config.settings import RunConfig, config_from_dict
 from tweetsent.errors import ConfigError, DataError, TweetsentError
+from tweetsent.tune.finish import best_config, finish_study
 from tweetsent.tune.space import SearchSpace, load_space, space_from_dict
 from tweetsent.tune.trial import SignalStop, TuneInterrupted, inner_splits, run_trial
+from tweetsent.util.dburl import safe_url, with_pg_driver
 
-__all__ = ["TuneOptions", "TuneResult", "TuneInterrupted", "run_tune", "inner_splits", "best_config", "METRICS"]
+__all__ = ["METRICS", "TuneInterrupted", "TuneOptions", "TuneResult", "best_config", "inner_splits", "run_tune"]
 
 METRICS = ("f1_macro", "f1_weighted", "accuracy")  # scores every epoch reports, so pruning can compare them
 _FAILURES_IN_A_ROW = 3  # a study that fails this often in a row has a problem no new draw will fix
@@ -110,30 +112,12 @@ def _optuna():
 
 def _storage(optuna, url: str):
     """RDB storage; SQLite waits for a busy database instead of failing (several local workers)."""
-    import importlib.util
-
-    if url.startswith("postgres://"):
-        url = "postgresql://" + url[len("postgres://"):]
-    if url.startswith("postgresql://"):
-        # SQLAlchemy 2.1 defaults to psycopg 3; tweetsent's postgres extra installs psycopg2.
-        driver = next((d for d in ("psycopg2", "psycopg") if importlib.util.find_spec(d)), None)
-        if driver is None:
-            raise ConfigError(f"{_safe_url(url)}: no PostgreSQL driver installed; pip install 'tweetsent[postgres]'")
-        url = f"postgresql+{driver}://" + url[len("postgresql://"):]
+    url = with_pg_driver(url)
     kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
     try:
         return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
     except Exception as exc:  # sqlalchemy / driver errors: an unreachable or unusable database
-        raise DataError(f"cannot open the study storage {_safe_url(url)}: {str(exc).splitlines()[0]}") from exc
-
-
-def _safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return url
+        raise DataError(f"cannot open the study storage {safe_url(url)}: {str(exc).splitlines()[0]}") from exc
 
 
 _STUDY_DEFAULTS = {"metric": "f1_macro", "val_fraction": 0.15, "cv": None, "seed": 0}
@@ -153,7 +137,7 @@ def _open_study(optuna, opts: TuneOptions, storage, stored, sampler_seed: int):
     name = opts.study
     attrs = stored.user_attrs if stored is not None else {}
     if opts.worker and stored is None:
-        raise ConfigError(f"no study {name!r} in {_safe_url(str(opts.storage))}; start it with `tweetsent tune` "
+        raise ConfigError(f"no study {name!r} in {safe_url(str(opts.storage))}; start it with `tweetsent tune` "
                           f"(without --worker) first")
     if stored is not None and "space_fingerprint" not in attrs:
         raise ConfigError(f"study {name!r} was not made by tweetsent tune; name another with --study")
@@ -225,10 +209,8 @@ def _work(study, space: SearchSpace, ctx: dict, until: int | None, first: int, n
         else:
             line += f"{'pruned, ' if state == 'pruned' else ''}{ctx['metric']} {value:.4f}"
         line += f" in {time.perf_counter() - started:.1f} s"
-        try:
+        with contextlib.suppress(ValueError):  # no complete trial yet
             line += f" | best {study.best_value:.4f} (#{study.best_trial.number})"
-        except ValueError:
-            pass  # no complete trial yet
         if deadline is not None:
             left = max(0, int(deadline - time.time()))
             line += f" | {left // 60}m{left % 60:02d}s left"
@@ -257,8 +239,8 @@ def run_tune(opts: TuneOptions) -> TuneResult:
         After Ctrl-C; the finished trials are stored and the study can be resumed.
     """
     from tweetsent.data.tables import read_dataset
-    from tweetsent.util.files import sha256_file
     from tweetsent.runlog.log import RunLog
+    from tweetsent.util.files import sha256_file
 
     optuna = _optuna()
     echo = opts.echo or (lambda line: print(line, file=sys.stderr, flush=True))
@@ -312,7 +294,7 @@ def run_tune(opts: TuneOptions) -> TuneResult:
         fingerprints["embeddings"] = load_embeddings(spec).fingerprint
     prefix = f"[worker {index}] " if opts.worker or opts.jobs > 1 else ""
     if not opts.worker:
-        echo(f"study {opts.study} in {_safe_url(storage_url)}: {first} trials so far; "
+        echo(f"study {opts.study} in {safe_url(storage_url)}: {first} trials so far; "
              f"{opts.n_trials or 'as many'} new trials{f' within {opts.timeout:.0f} s' if opts.timeout else ''}, "
              f"{opts.jobs} worker(s); trials scored by {settings['metric']} on {selection}")
     ctx = {"log": log, "data": data, "splits": splits, "metric": settings["metric"], "seed": settings["seed"],
@@ -332,7 +314,7 @@ def run_tune(opts: TuneOptions) -> TuneResult:
         finally:
             _wait(children, stop)
     counts = _counts(study)
-    result = TuneResult(opts.study, _safe_url(storage_url), settings["metric"], selection, counts)
+    result = TuneResult(opts.study, safe_url(storage_url), settings["metric"], selection, counts)
     if stop.requested:
         log.close()
         if opts.worker:
@@ -346,8 +328,6 @@ def run_tune(opts: TuneOptions) -> TuneResult:
     if opts.worker:
         log.close()
         return result
-    from tweetsent.tune.report import finish_study
-
     try:
         return finish_study(result, study, opts, log)
     finally:
@@ -366,7 +346,3 @@ def _wait(children: list, stop: SignalStop) -> None:
         told = max(told, wanted)
         time.sleep(0.2)
 
-
-def best_config(study) -> RunConfig:
-    """The best complete trial's config (as trained, seed included)."""
-    return config_from_dict(study.best_trial.user_attrs["config"], f"study {study.study_name}, best trial")

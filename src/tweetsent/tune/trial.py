@@ -22,7 +22,7 @@ from tweetsent.errors import ConfigError, DataError, TweetsentError
 from tweetsent.training.loop import Callback, SignalCatcher
 from tweetsent.tune.space import SearchSpace
 
-__all__ = ["inner_splits", "run_trial", "SignalStop", "TuneInterrupted"]
+__all__ = ["SignalStop", "TuneInterrupted", "inner_splits", "run_trial"]
 
 
 class TuneInterrupted(TweetsentError):
@@ -118,7 +118,7 @@ def _in_thread(fn):
     def target():
         try:
             box["value"] = fn()
-        except BaseException as exc:  # handed to the caller, re-raised there
+        except BaseException as exc:
             box["error"] = exc
 
     thread = threading.Thread(target=target, daemon=True)
@@ -132,8 +132,8 @@ def _in_thread(fn):
 
 def _fit_and_score(cfg: RunConfig, data, splits, judge: _Judge, log_cb) -> tuple[dict, object]:
     """Train on each split's training rows and score its held-out rows; scalars averaged over folds."""
-    from tweetsent.models.classifier import TweetClassifier
     from tweetsent.evaluation.metrics import compute_metrics
+    from tweetsent.models.classifier import TweetClassifier
 
     per_fold, first = [], None
     for k, (fit_rows, held_rows) in enumerate(splits):

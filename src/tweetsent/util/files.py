@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_dir", "atomic_write_text", "atomic_write_json", "atomic_path", "sha256_file"]
+__all__ = ["atomic_dir", "atomic_path", "atomic_write_bytes", "atomic_write_json", "atomic_write_text", "sha256_file"]
 
 
 def _umask() -> int:
@@ -43,28 +43,48 @@ def atomic_dir(dest: Path) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def atomic_path(dest: Path) -> Iterator[Path]:
-    """A temporary path beside ``dest`` that replaces it when the block succeeds."""
+def atomic_path(dest: Path, keep_suffix: bool = False) -> Iterator[Path]:
+    """A temporary path beside ``dest`` that replaces it when the block succeeds.
+
+    Parameters
+    ----------
+    dest : Path
+        The file to write; its folder is created.
+    keep_suffix : bool
+        End the temporary name with ``dest``'s own suffix (``.xlsx``), for writers such as pandas
+        that choose the file format from the name. Default: ``.tmp``.
+    """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    suffix = dest.suffix if keep_suffix and dest.suffix else ".tmp"
+    fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=suffix, dir=dest.parent)
     os.close(fd)
     tmp = Path(name)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; the file it replaces was not
     try:
         yield tmp
+        # mkstemp makes the file private, and some writers (safetensors) recreate it private;
+        # the file it replaces was not.
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, dest)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
 
 
+def atomic_write_bytes(dest: Path, data: bytes) -> None:
+    """Write ``data`` to ``dest`` through `atomic_path`."""
+    with atomic_path(dest) as tmp:
+        tmp.write_bytes(data)
+
+
 def atomic_write_text(dest: Path, text: str) -> None:
+    """Write ``text`` as UTF-8 to ``dest`` through `atomic_path`."""
     with atomic_path(dest) as tmp:
         tmp.write_text(text, encoding="utf-8")
 
 
 def atomic_write_json(dest: Path, obj) -> None:
+    """Write ``obj`` as indented UTF-8 JSON (non-ASCII kept) to ``dest`` through `atomic_path`."""
     atomic_write_text(dest, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
 

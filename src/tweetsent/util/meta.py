@@ -5,14 +5,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 __all__ = ["package_version", "utc_now"]
 
 
 def utc_now(timespec: str = "milliseconds") -> str:
     """The current UTC time as ISO 8601 (``timespec`` as `datetime.isoformat`); such strings sort chronologically."""
-    return datetime.now(timezone.utc).isoformat(timespec=timespec)
+    return datetime.now(UTC).isoformat(timespec=timespec)
 
 
 def package_version() -> str:
