@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -145,3 +146,32 @@ def test_version():
 
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and result.stdout == f"tweetsent {package_version()}\n"
+
+
+def test_a_time_budget_that_cuts_the_schedule_says_so_everywhere(corpus, tmp_path):
+    out = tmp_path / "run"
+    # a budget of a microsecond: whatever the machine's speed, the second epoch does not fit
+    result = runner.invoke(app, ["train", "--train", str(corpus[0]), "--val", str(corpus[1]), "--config", "seed-softmax",
+                                 "--set", "train.epochs=3", "--set", "train.time_budget=0.000001", "--out", str(out),
+                                 "--no-figures", "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    assert "warning: train.time_budget = 1e-06 s cut the schedule" in result.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    run = json.loads((out / "run.json").read_text())
+    assert metrics["schedule"]["cut"] and metrics["schedule"]["done_steps"] < metrics["schedule"]["planned_steps"]
+    assert run["schedule"] == metrics["schedule"] and run["epochs_run"] == 1
+    report = tmp_path / "report.md"
+    assert runner.invoke(app, ["report", str(out), "--out", str(report), "--format", "md"]).exit_code == 0
+    assert "## Time budget" in report.read_text() and "cut the schedule" in report.read_text()
+    logged = re.search(r"logged as (\w+)", result.stdout).group(1)
+    shown = runner.invoke(app, ["runs", "show", logged, "--json", "--runs-dir", str(tmp_path / "runs")])
+    assert json.loads(shown.stdout)["metrics"]["schedule"]["cut"] is True
+
+
+def test_train_without_config_trains_the_default_preset(corpus, tmp_path):
+    result = runner.invoke(app, ["train", "--train", str(corpus[0]), "--val", str(corpus[1]), "--json",
+                                 "--no-figures", "--out", str(tmp_path / "run"), "--no-log"])
+    assert result.exit_code == 0, result.output
+    assert 'name = "tfidf-softmax"' in (tmp_path / "run" / "config.toml").read_text()
+    listing = runner.invoke(app, ["presets"]).stdout
+    assert "tfidf-softmax (default)" in listing

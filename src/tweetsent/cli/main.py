@@ -53,7 +53,7 @@ def _options(
     """Train, tune, evaluate, compare and explain tweet classifiers."""
 
 
-ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help="A preset name (seed-prelu, seed-tanh, ...) or a TOML file.")]
+ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help="A preset name (tfidf-softmax, best, seed-prelu, ...; `tweetsent presets`) or a TOML file. Default: tfidf-softmax.")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", "-s", help="Override one setting: section.key=value (TOML value). Repeatable.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as one JSON object on stdout.")]
 RunsDirOpt = Annotated[Path, typer.Option("--runs-dir", envvar="TWEETSENT_RUNS_DIR", help="Where run directories and the default log (runs.db) go.")]
@@ -108,15 +108,19 @@ def train(
     no_log: NoLogOpt = False,
 ) -> None:
     """Train a classifier and write a run directory (config, history, metrics, model, figures)."""
-    from tweetsent.config.resolve import resolve_config
+    from tweetsent.config.resolve import DEFAULT_PRESET, resolve_config
     from tweetsent.runs.workflow import train_run
+    from tweetsent.training.loop import schedule_warning
     from tweetsent.training.progress import EpochProgress
 
-    cfg = resolve_config(config, set_ or [], seed)
+    cfg = resolve_config(config or DEFAULT_PRESET, set_ or [], seed)
     callbacks = [] if quiet else [EpochProgress(cfg.name or "train")]
     log = _open_log(no_log, log_url, runs_dir)
     result = train_run(cfg, train_file, val_file, out=out, runs_dir=runs_dir, callbacks=callbacks, figures=figures,
                        log=log)
+    warning = schedule_warning(result.classifier.schedule_)
+    if warning:
+        typer.echo(f"warning: {warning}", err=True)
     if as_json:
         typer.echo(json.dumps({**(result.metrics or {}), "run_dir": str(result.run_dir), "run_id": result.run_id}))
         return
@@ -238,13 +242,14 @@ def reproduce_study(
 @handle_errors
 def presets(name: Annotated[str | None, typer.Argument(help="Show this preset resolved.")] = None) -> None:
     """List the shipped presets, or print one resolved as TOML."""
-    from tweetsent.config.resolve import preset_names, preset_summary, resolve_config
+    from tweetsent.config.resolve import DEFAULT_PRESET, preset_names, preset_summary, resolve_config
 
     if name is None:
         names = preset_names()
-        width = max(map(len, names))
+        width = max(map(len, names)) + len(" (default)")
         for preset in names:
-            typer.echo(f"{preset:<{width}}  {preset_summary(preset)}")
+            label = f"{preset} (default)" if preset == DEFAULT_PRESET else preset
+            typer.echo(f"{label:<{width}}  {preset_summary(preset)}")
     else:
         typer.echo(resolve_config(name).to_toml())
 

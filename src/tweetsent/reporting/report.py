@@ -27,6 +27,7 @@ from tweetsent.reporting.plots import (
 )
 from tweetsent.reporting.render import render
 from tweetsent.runlog.records import flatten
+from tweetsent.training.loop import schedule_warning
 from tweetsent.util.files import atomic_write_bytes, atomic_write_text
 
 __all__ = ["FORMATS", "format_value", "render_report", "write_report"]
@@ -117,12 +118,14 @@ def _html(result: dict, figures: dict, examples: dict) -> str:
                       for key in group if key in figures] for group in groups]
     pairs = result["pairs"]
     return render("report.html.j2", **_context(result, examples), figure_groups=figure_groups,
-                  verdict_class=_verdict_class, generated=f"{datetime.now(UTC):%Y-%m-%d %H:%M}",
+                  verdict_class=_verdict_class, schedule_text=schedule_warning,
+                  generated=f"{datetime.now(UTC):%Y-%m-%d %H:%M}",
                   resamples=pairs[0]["accuracy"]["bootstrap"]["n_resamples"] if pairs else None)
 
 
 def _markdown(result: dict, images: dict, examples: dict) -> str:
-    return render("report.md.j2", **_context(result, examples), images=list(images.values()))
+    return render("report.md.j2", **_context(result, examples), images=list(images.values()),
+                  schedule_text=schedule_warning)
 
 
 def write_report(run_dirs: Sequence[str | Path], out: str | Path, format: str = "html", n_examples: int = 3,

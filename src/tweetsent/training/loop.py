@@ -26,7 +26,7 @@ from tweetsent.errors import ConfigError, TweetsentError
 from tweetsent.evaluation.confusion import class_f1
 
 __all__ = ["Callback", "Renumbered", "EarlyStopping", "TimeBudget", "HoldoutLoss", "TrainingInterrupted", "train_network", "predict_scores", "epoch_scores",
-           "make_criterion", "SignalCatcher", "make_optimizer", "class_weights", "TrainingDiverged", "check_finite"]
+           "make_criterion", "SignalCatcher", "make_optimizer", "class_weights", "TrainingDiverged", "check_finite", "schedule_warning"]
 
 
 class TrainingInterrupted(Exception):
@@ -151,6 +151,20 @@ class TimeBudget(Callback):
         before the planned steps were done."""
         return {"time_budget": self.seconds, "planned_steps": self.planned_steps, "done_steps": self.done_steps,
                 "cut": bool(self._over and self.done_steps < self.planned_steps)}
+
+
+def schedule_warning(schedule: dict | None) -> str | None:
+    """A sentence saying that a time budget cut the planned schedule (None when it did not)."""
+    if not schedule or not schedule.get("cut"):
+        return None
+    if "members" in schedule:
+        cut = [f"member {i + 1}: {m['done_steps']} of {m['planned_steps']} steps" for i, m in
+               enumerate(schedule["members"]) if m and m["cut"]]
+        return (f"train.time_budget cut the schedule ({'; '.join(cut)}); the model is not the one a full run "
+                f"gives, see schedule in metrics.json")
+    return (f"train.time_budget = {schedule['time_budget']:g} s cut the schedule: {schedule['done_steps']} of "
+            f"{schedule['planned_steps']} steps trained; the model is not the one a full run gives (schedule in "
+            f"metrics.json)")
 
 
 class TrainingDiverged(TweetsentError):
