@@ -71,3 +71,24 @@ def test_bad_settings_fail_by_name(override, message):
 def test_unknown_preset_lists_the_presets():
     with pytest.raises(ConfigError, match="unknown preset 'seed-gelu'; presets: .*seed-prelu"):
         resolve_config("seed-gelu")
+
+
+@pytest.mark.parametrize("override, words", [
+    ("train.lr=nan", "train.lr: nan is not a finite number"),
+    ("train.lr=inf", "train.lr: inf is not a finite number"),
+    ("train.momentum=-inf", "train.momentum: -inf is not a finite number"),
+    ("train.threads=-3", "train.threads = -3"),
+    ("train.seed=-5", "train.seed = -5: give a whole number from 0 to 4294967295"),
+    ("train.seed=99999999999999999999", "train.seed = 99999999999999999999"),
+    ("data.empty='skip'", "data.empty = 'skip' is not one of: error, drop"),
+])
+def test_settings_that_cannot_train_are_refused_up_front(override, words):
+    with pytest.raises(ConfigError) as err:
+        resolve_config("seed-softmax", [override])
+    assert words in str(err.value)
+
+
+def test_a_huge_or_negative_seed_flag_is_one_error():
+    for seed in (-5, 99999999999999999999999):
+        with pytest.raises(ConfigError, match="train.seed"):
+            resolve_config("seed-softmax", seed=seed)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import tomllib
 import typing
 from collections.abc import Sequence
@@ -82,8 +83,12 @@ def _coerce(value, annotation, where: str):
                 except ConfigError:
                     continue
         elif option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise ConfigError(f"{where}: {value!r} is not a finite number; give a number such as 1e-3")
             return float(value)
-        elif option is int and isinstance(value, int) and not isinstance(value, bool) or option in (str, bool) and type(value) is option:
+        elif option is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        elif option in (str, bool) and type(value) is option:
             return value
     names = " or ".join(getattr(o, "__name__", str(o)) for o in options)
     raise ConfigError(f"{where}: {value!r} is not a valid {names}")

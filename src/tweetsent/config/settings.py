@@ -46,6 +46,7 @@ def input_parts(value: str) -> tuple[str, ...]:
 class DataConfig:
     text_column: str = ""  # "" finds it: the first of tweet, text, content, sentence
     label_column: str = "label"  # the column holding the class of each tweet
+    empty: str = "error"  # a labelled row whose tweet is empty: "error" names the lines, "drop" leaves them out (counted)
 
 
 @dataclass

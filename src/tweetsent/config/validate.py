@@ -30,6 +30,7 @@ def _check_choice(value: str, choices, key: str) -> None:
 def validate(cfg: RunConfig) -> RunConfig:
     """Check choices and shapes that types alone cannot; returns ``cfg``."""
     # model.kind is checked against the registered kinds (tweetsent.models.base) when a model is built
+    _check_choice(cfg.data.empty, ("error", "drop"), "data.empty")
     _check_choice(cfg.features.tokenizer, TOKENIZERS, "features.tokenizer")
     _check_choice(cfg.features.pooling, POOLINGS, "features.pooling")
     f = cfg.features
@@ -72,6 +73,10 @@ def validate(cfg: RunConfig) -> RunConfig:
     for key in ("lr", "batch_size", "epochs"):
         if getattr(t, key) <= 0:
             raise ConfigError(f"train.{key} = {getattr(t, key)} must be positive")
+    if not 0 <= t.seed < 2**32:
+        raise ConfigError(f"train.seed = {t.seed}: give a whole number from 0 to {2**32 - 1}")
+    if t.threads < 0:
+        raise ConfigError(f"train.threads = {t.threads}: give the number of CPU threads, or 0 for torch's default")
     if t.time_budget < 0:
         raise ConfigError(f"train.time_budget = {t.time_budget}: give seconds, or 0 for no budget")
     _check_choice(t.calibration, ("none", "temperature"), "train.calibration")
