@@ -582,3 +582,21 @@ def test_cli_refuses_a_newer_log(tmp_path):
     db.close()
     result = CliRunner().invoke(runs_app, ["list", "--runs-dir", str(tmp_path)], env={"TWEETSENT_LOG_URL": ""})
     assert result.exit_code == 2 and "schema version 7 is newer" in result.stderr
+
+
+def test_every_filter_example_in_the_docs_compiles_against_a_real_config():
+    import re as _re
+
+    from tweetsent.config.resolve import resolve_config
+    from tweetsent.runlog.query import compile_filter
+    from tweetsent.runlog.records import flatten
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "runlog.md").read_text(encoding="utf-8")
+    examples = _re.findall(r'--where "([^"]+)"', docs)
+    assert len(examples) >= 4
+    record = {"id": "a", "name": "seed-prelu", "kind": "train", "status": "finished", "started_at": "2026-11-02",
+              "config": flatten(resolve_config("seed-prelu").to_dict()), "metrics": {"f1_macro": 0.7, "accuracy": 0.7}}
+    for text in examples:
+        if "optimzer" in text:  # the docs' example of a bad filter
+            continue
+        compile_filter(text, [record])  # raises ConfigError on an ambiguous or unknown key
