@@ -248,13 +248,13 @@ def test_cli_bad_input_is_one_line_exit_2(run, args, words):
 
 
 def test_cli_check_failure_exits_non_zero(run, monkeypatch):
-    import tweetsent.cli.backprop as cli
+    import tweetsent.backprop.lesson as lesson
 
     def broken(output):
         return {"ok": False, "torch_max": 1.0, "torch_node": "x", "fd_max": 0.0, "fd_node": "x",
                 "near_kink": False, "torch_tol": 1e-6, "fd_tol": 1e-4}
 
-    monkeypatch.setattr(cli, "check_gradients", broken)
+    monkeypatch.setattr(lesson, "check_gradients", broken)
     result = run("--check")
     assert result.exit_code == 1 and "FAILED" in result.output
 

@@ -21,6 +21,7 @@ from tweetsent.errors import ConfigError
 from tweetsent.util.files import atomic_write_text
 
 __all__ = [
+    "backprop_lesson",
     "FUNCTIONS",
     "STUDY_EXPRESSION",
     "parse_expression",
@@ -375,3 +376,37 @@ def study_claims(x, m, b, t):
          "differs": not math.isclose(s, c, rel_tol=1e-12, abs_tol=1e-12)}
         for q, sf, s, cf, c in rows
     ]
+
+
+def backprop_lesson(expr: str | None = None, variables: dict | None = None, check: bool = False,
+                    dot: str | Path | None = None) -> dict:
+    """Everything ``tweetsent backprop`` shows: the node table, the study's claims, the gradient check.
+
+    Parameters
+    ----------
+    expr : str, optional
+        The expression; None is the study's graph (`STUDY_EXPRESSION`), whose claims are then compared.
+    variables : dict, optional
+        Variable values (the study's defaults x = 2, m = -1, b = 3, t = 4 for the ones not given).
+    check : bool
+        Compare every gradient with PyTorch and central finite differences (`check_gradients`).
+    dot : path, optional
+        Also write the graph as Graphviz DOT there (`write_dot`).
+
+    Returns
+    -------
+    dict
+        ``table`` (`node_table`), ``claims`` (`study_claims`, None for another expression) and
+        ``check`` (`check_gradients`' result, None without ``check``).
+    """
+    values = {"x": 2.0, "m": -1.0, "b": 3.0, "t": 4.0, **(variables or {})}
+    if expr is None:
+        output = study_graph(values["x"], values["m"], values["b"], values["t"])["o"]
+        claims = study_claims(values["x"], values["m"], values["b"], values["t"])
+    else:
+        output, claims = parse_expression(expr, values), None
+    table = node_table(output, expr or STUDY_EXPRESSION)
+    result = check_gradients(output) if check else None
+    if dot is not None:
+        write_dot(table, dot)
+    return {"table": table, "claims": claims, "check": result}

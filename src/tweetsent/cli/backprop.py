@@ -14,15 +14,7 @@ from typing import Annotated
 
 import typer
 
-from tweetsent.backprop.lesson import (
-    STUDY_EXPRESSION,
-    check_gradients,
-    node_table,
-    parse_expression,
-    study_claims,
-    study_graph,
-    write_dot,
-)
+from tweetsent.backprop.lesson import STUDY_EXPRESSION, backprop_lesson
 from tweetsent.cli.exits import handle_errors
 from tweetsent.errors import ConfigError
 
@@ -45,18 +37,8 @@ def backprop(
     dot: Annotated[Path | None, typer.Option("--dot", help="Write the graph with gradients as Graphviz DOT.")] = None,
 ) -> None:
     """Backpropagate through an expression and show every node's local, upstream and downstream gradient."""
-    variables = {"x": x, "m": m, "b": b, "t": t, **_parse_vars(var or [])}
-    if expr is None:
-        output = study_graph(variables["x"], variables["m"], variables["b"], variables["t"])["o"]
-        claims = study_claims(variables["x"], variables["m"], variables["b"], variables["t"])
-    else:
-        output = parse_expression(expr, variables)
-        claims = None
-    table = node_table(output, expr or STUDY_EXPRESSION)
-    result = check_gradients(output) if check else None
-    if dot is not None:
-        write_dot(table, dot)
-
+    lesson = backprop_lesson(expr, {"x": x, "m": m, "b": b, "t": t, **_parse_vars(var or [])}, check, dot)
+    table, claims, result = lesson["table"], lesson["claims"], lesson["check"]
     if as_json:
         payload = dict(table)
         if claims is not None:
