@@ -28,7 +28,7 @@ def _set(overrides):
 def _train(tmp_path, corpus, tiny_overrides, *extra):
     out = tmp_path / "run"
     result = runner.invoke(app, ["train", "--train", str(corpus[0]), "--val", str(corpus[1]), "--out", str(out),
-                                 "--json", *_set(tiny_overrides), *extra])
+                                 "--json", "--config", "seed-prelu", *_set(tiny_overrides), *extra])
     return result, out
 
 
@@ -62,7 +62,8 @@ def test_evaluate_and_predict(tmp_path, corpus, tiny_overrides):
                                  "--chunk-size", "5"])
     assert result.exit_code == 0, result.output
     pred = pd.read_csv(tmp_path / "p.csv")
-    assert list(pred.columns) == ["text", "label", "p_0", "p_1", "p_2"] and len(pred) == 12
+    assert list(pred.columns) == ["text", "label", "p_0", "p_1", "p_2", "empty"] and len(pred) == 12
+    assert not pred["empty"].any()
     assert (pred["label"] == pd.read_csv(corpus[1])["label"]).mean() >= 0.9
 
     stdin = runner.invoke(app, ["predict", str(out)], input="safe protect save lives\npoison autism toxic lies\n")
@@ -75,7 +76,8 @@ def test_evaluate_and_predict(tmp_path, corpus, tiny_overrides):
     (["train", "--train", "missing.csv"], "missing.csv: no such file"),
     (["train", "--train", "{train}", "--set", "train.bogus=1"], "unknown key train.bogus"),
     (["train", "--train", "{train}", "--config", "nope"], "unknown preset 'nope'"),
-    (["train", "--train", "{train}", "--set", "features.embeddings=/no/such.txt"], "/no/such.txt: no such embeddings file"),
+    (["train", "--train", "{train}", "--config", "seed-prelu", "--set", "features.embeddings=/no/such.txt"],
+     "/no/such.txt: no such embeddings file"),
     (["evaluate", "{tmp}/no-run", "--data", "{val}"], "no-run: no such run directory"),
     (["evaluate", "{tmp}", "--data", "{val}"], "no model.json here"),
 ])
@@ -175,3 +177,47 @@ def test_train_without_config_trains_the_default_preset(corpus, tmp_path):
     assert 'name = "tfidf-softmax"' in (tmp_path / "run" / "config.toml").read_text()
     listing = runner.invoke(app, ["presets"]).stdout
     assert "tfidf-softmax (default)" in listing
+
+
+def test_train_and_evaluate_log_the_run_directory_absolute(tmp_path, corpus, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    runs = ["--runs-dir", "runs"]
+    trained = runner.invoke(app, ["train", "--train", str(corpus[0]), "--val", str(corpus[1]), "--config", "seed-softmax",
+                                  "--set", "train.epochs=1", "--no-figures", "--out", "run", *runs])
+    assert trained.exit_code == 0, trained.output
+    assert runner.invoke(app, ["evaluate", "run", "--data", str(corpus[1]), *runs]).exit_code == 0
+    listed = json.loads(runner.invoke(app, ["runs", "list", "--json", *runs]).stdout)
+    assert [(r["kind"], r["run_dir"]) for r in listed] == [("train", str(tmp_path / "run")),
+                                                           ("evaluate", str(tmp_path / "run"))]
+
+
+def test_runs_list_shows_the_name_column_once(tmp_path, corpus):
+    runs = ["--runs-dir", str(tmp_path / "runs")]
+    for preset in ("seed-softmax", "tfidf-softmax"):
+        result = runner.invoke(app, ["train", "--train", str(corpus[0]), "--val", str(corpus[1]), "--config", preset,
+                                     "--set", "train.epochs=1", "--no-figures", *runs])
+        assert result.exit_code == 0, result.output
+    header = runner.invoke(app, ["runs", "list", *runs]).stdout.splitlines()[0].split()
+    assert header.count("name") == 1 and header[:4] == ["id", "★", "name", "status"]
+
+
+def test_model_weights_have_the_permissions_of_every_other_run_file(tmp_path, corpus, tiny_overrides):
+    _, out = _train(tmp_path, corpus, tiny_overrides)
+    mode = (out / "config.toml").stat().st_mode
+    assert (out / "model" / "model.safetensors").stat().st_mode == mode
+    assert (out / "model" / "model.json").stat().st_mode == mode
+
+
+def test_empty_tweets_dropped_by_the_config_are_counted(tmp_path, corpus):
+    train = tmp_path / "with-empty.csv"
+    frame = pd.read_csv(corpus[0], index_col=0)
+    frame.loc[[3, 7], "tweet"] = ["", "   "]
+    frame.to_csv(train)
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["train", "--train", str(train), "--val", str(corpus[1]), "--config", "seed-softmax",
+                                 "--set", "train.epochs=1", "--set", "data.empty=drop", "--no-figures",
+                                 "--out", str(out), "--no-log"])
+    assert result.exit_code == 0, result.output
+    assert f"left out 2 empty tweets of {train} (data.empty = drop)\n" in result.stderr
+    run = json.loads((out / "run.json").read_text())
+    assert run["dropped_empty"] == {"train": 2, "val": 0} and run["data"]["n_train"] == 28

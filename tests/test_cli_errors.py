@@ -81,6 +81,8 @@ CASES: dict[tuple[str, ...], tuple[list[str] | str, list[str] | str]] = {
     ("runs", "unstar"): (["runs", "unstar", "missing-run"], ["runs", "unstar", "abc", *RUNS_DIR_UNWRITABLE]),
     ("runs", "note"): (["runs", "note", "missing-run", "hi"], ["runs", "note", "abc", "hi", *RUNS_DIR_UNWRITABLE]),
     ("runs", "rm"): (["runs", "rm", "missing-run", "--yes"], ["runs", "rm", "abc", "--yes", *RUNS_DIR_UNWRITABLE]),
+    ("runs", "clean"): (["runs", "clean", "--yes", "--runs-dir", "{tmp}/missing-runs"],
+                        "removes unfinished run folders; it writes no file"),
     ("runs", "export"): ("reads the experiment log, which is created when missing: it has no input to miss",
                          ["runs", "export", "--csv", "{blocker}/runs.csv"]),
     ("compare",): (["compare", "{run}", "{tmp}/missing-run"],
@@ -204,7 +206,7 @@ def test_an_output_that_is_a_folder_is_one_line(places):
     (["compare", "a", "b"], "tweetsent.evaluation.compare.load_run_summary", "interrupted"),
     (["ensemble", "a", "b", "--out", "e"], "tweetsent.runs.ensemble.build_ensemble_run", "interrupted"),
     (["tune", "--space", "seed-space", "--train", "t.csv"], "tweetsent.tune.study.run_tune", "rerun the same command"),
-    (["backprop"], "tweetsent.cli.backprop.study_graph", "interrupted"),
+    (["backprop"], "tweetsent.backprop.lesson.study_graph", "interrupted"),
 ], ids=lambda v: v[0] if isinstance(v, list) else None)
 def test_ctrl_c_exits_130_in_one_line(args, target, words, monkeypatch):
     def interrupt(*a, **k):

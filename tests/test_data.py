@@ -43,8 +43,8 @@ def _write(tmp_path, text: str, name="bad.csv"):
 @pytest.mark.parametrize("content, message", [
     ("id,body,label\n1,a,0\n2,b,1\n", "no text column (looked for tweet, text, content, sentence); columns found: id, body, label"),
     ("tweet,stance\na,0\nb,1\n", "no label column 'label'; columns found: tweet, stance"),
-    ("tweet,label\na,0\n ,1\nc,1\n", "empty tweet on line(s) 3"),
-    ("tweet,label\na,0\nb,\nc,1\n", "has no label on line(s) 3"),
+    ("tweet,label\na,0\n ,1\nc,1\n", "empty tweet in row 2 (line 3) of column 'tweet'"),
+    ("tweet,label\na,0\nb,\nc,1\n", "has no label in row 2 (line 3)"),
     ("tweet,label\na,0\nb,0\n", "every tweet has the label 0; a classifier needs at least two classes"),
     ("", "the file is empty"),
 ])

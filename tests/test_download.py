@@ -175,13 +175,13 @@ def test_get_dataset_skips_files_already_present(fake_vaccine, tmp_path, monkeyp
     # A damaged local copy is fetched again; an intact one is not.
     (dest / "vaccine_validation_set.csv").write_bytes(b"damaged")
     fetched = []
-    real = dl.download
+    real = dl._fetch
 
     def _spy(url, target, *args, **kwargs):
         fetched.append(Path(target).name)
         return real(url, target, *args, **kwargs)
 
-    monkeypatch.setattr(dl, "download", _spy)
+    monkeypatch.setattr(dl, "_fetch", _spy)
     dl.get_dataset("vaccine", dest=dest, source=str(fake_vaccine))
     assert fetched == ["vaccine_validation_set.csv"]
     fetched.clear()
@@ -260,3 +260,62 @@ def test_cli_data_commands_against_the_local_server(fake_vaccine, server, tmp_pa
     assert "2 words x 3 dimensions" in emb.stderr and "features.embeddings=" in emb.stdout
     bad = runner.invoke(app, ["data", "embeddings", base + "missing.zip"])
     assert bad.exit_code == 2 and "missing.zip" in bad.stderr
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    """Every file below ``folder`` (hidden ones too) with its bytes; {} when it does not exist."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()} \
+        if folder.exists() else {}
+
+
+def test_a_damaged_validation_file_writes_nothing_into_dest(fake_vaccine, tmp_path):
+    # Issue 14: the verified training file used to replace the one already in --dest.
+    dest = tmp_path / "data"
+    dest.mkdir()
+    (dest / "vaccine_train_set.csv").write_bytes(b"an older training file\n")
+    (fake_vaccine / "vaccine_validation_set.csv").write_bytes(b"tampered\n")
+    before, around = _tree(dest), _leftovers(tmp_path)
+    with pytest.raises(DownloadError, match=rf"vaccine_validation_set\.csv: sha256 of .*expected .*"
+                                            rf"nothing was written to {dest}"):
+        dl.get_dataset("vaccine", dest=dest, source=str(fake_vaccine))
+    assert _tree(dest) == before and _leftovers(tmp_path) == around
+
+
+def test_a_damaged_training_file_leaves_no_new_folder(fake_vaccine, tmp_path):
+    # Issue 14: an empty --dest folder (and its parents) used to be left behind.
+    (fake_vaccine / "vaccine_train_set.csv").write_bytes(b"tampered\n")
+    with pytest.raises(DownloadError, match=r"vaccine_train_set\.csv: sha256 of"):
+        dl.get_dataset("vaccine", dest=tmp_path / "new" / "data", source=str(fake_vaccine))
+    assert not (tmp_path / "new").exists()
+    assert _leftovers(tmp_path) == ["copies"]
+
+
+def test_a_damaged_file_on_a_mirror_writes_nothing(fake_vaccine, server, tmp_path):
+    base, root = server
+    (root / "vaccine_train_set.csv").write_bytes((fake_vaccine / "vaccine_train_set.csv").read_bytes())
+    (root / "vaccine_validation_set.csv").write_bytes(b"tampered\n")
+    dest = tmp_path / "data"
+    dest.mkdir()
+    with pytest.raises(DownloadError, match=r"vaccine_validation_set\.csv: sha256 of"):
+        dl.get_dataset("vaccine", dest=dest, source=base)
+    assert _tree(dest) == {}
+
+
+def test_cli_data_get_with_a_damaged_copy_is_one_line_and_changes_nothing(fake_vaccine, tmp_path):
+    from typer.testing import CliRunner
+
+    from tweetsent.cli.main import app
+
+    dest = tmp_path / "data"
+    dest.mkdir()
+    (dest / "vaccine_train_set.csv").write_bytes(b"keep me\n")
+    (fake_vaccine / "vaccine_validation_set.csv").write_bytes(b"tampered\n")
+    got = CliRunner().invoke(app, ["data", "get", "vaccine", "--dest", str(dest), "--from", str(fake_vaccine)])
+    assert got.exit_code == 2, got.output
+    assert got.stderr.startswith("error: ") and got.stderr.count("\n") == 1 and "sha256" in got.stderr
+    assert _tree(dest) == {"vaccine_train_set.csv": b"keep me\n"}
+    # Repaired, the same command writes both files and replaces the damaged one.
+    (fake_vaccine / "vaccine_validation_set.csv").write_bytes(BODY[:300])
+    got = CliRunner().invoke(app, ["data", "get", "vaccine", "--dest", str(dest), "--from", str(fake_vaccine)])
+    assert got.exit_code == 0, got.output
+    assert _tree(dest) == {"vaccine_train_set.csv": BODY, "vaccine_validation_set.csv": BODY[:300]}

@@ -29,7 +29,7 @@ app = typer.Typer(help="Train, tune, evaluate, compare and explain tweet classif
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 data_app = typer.Typer(help="Get datasets and inspect tables.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
-app.add_typer(runs_app, name="runs", help="The experiment log: list, show, diff, star, note, export runs.")
+app.add_typer(runs_app, name="runs", help="The experiment log: list, show, diff, star, note, export runs; clean unfinished run folders.")
 app.command("compare", help="Compare runs side by side, with paired significance tests.")(compare)
 app.command("report", help="Write an HTML or Markdown report of one run or a comparison.")(report)
 app.command("ensemble", help="Average several runs' probabilities into one model directory.")(ensemble)
@@ -99,7 +99,7 @@ def train(
     config: ConfigOpt = None,
     set_: SetOpt = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed (train.seed).")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Run directory to write (default: runs/<time>-<name>-s<seed>).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Run directory to write; must not exist (default: runs/<time>-<name>-s<seed>, with -<4 random characters> added when taken).")] = None,
     runs_dir: RunsDirOpt = Path("runs"),
     as_json: JsonOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
@@ -121,6 +121,9 @@ def train(
     warning = schedule_warning(result.classifier.schedule_)
     if warning:
         typer.echo(f"warning: {warning}", err=True)
+    for role, path in (("train", train_file), ("val", val_file)):
+        if (result.dropped_empty or {}).get(role):
+            typer.echo(f"left out {result.dropped_empty[role]} empty tweets of {path} (data.empty = drop)", err=True)
     if as_json:
         typer.echo(json.dumps({**(result.metrics or {}), "run_dir": str(result.run_dir), "run_id": result.run_id}))
         return
@@ -155,11 +158,14 @@ def evaluate(
 def predict(
     run_dir: Annotated[Path, typer.Argument(help="A run directory made by `tweetsent train`.")],
     data: Annotated[str, typer.Option("--data", help="Table of tweets, or - for one tweet per line on stdin.")] = "-",
-    out: Annotated[str, typer.Option("--out", help="Output CSV (text, label, p_<class>...), or - for stdout.")] = "-",
+    out: Annotated[str, typer.Option("--out", help="Output CSV, or - for stdout: one row per input row (text, label, p_<class>..., empty); an empty tweet gets no label or probabilities and empty=true. An existing file is replaced when the output is complete; a link is written through, a device or FIFO in place; a folder or the input file is refused.")] = "-",
     text_column: Annotated[str | None, typer.Option("--text-column", help="Text column (default: the run's, or found).")] = None,
     chunk_size: Annotated[int, typer.Option("--chunk-size", help="Tweets per chunk (memory stays flat).")] = 30_000,
 ) -> None:
-    """Label unlabelled tweets with class and per-class probabilities, streaming in chunks."""
+    """Label unlabelled tweets with class and per-class probabilities, streaming in chunks.
+
+    One output row per input row, in order; empty (or whitespace-only) tweets are marked, not guessed.
+    """
     from tweetsent.runs.workflow import predict_file
 
     n = predict_file(run_dir, data, sys.stdout.buffer if out == "-" else out, chunk_size, text_column)

@@ -1,4 +1,4 @@
-"""``tweetsent runs ...``: list, show, compare, star, annotate, remove and export logged runs.
+"""``tweetsent runs ...``: list, show, compare, star, annotate, remove and export logged runs; clean unfinished folders.
 
     tweetsent runs list --where "f1_macro>0.7 and optimizer=radam" --sort -f1_macro --dots
 
@@ -104,11 +104,16 @@ def _list_columns(records: list[dict]) -> list[tuple[str, object]]:
         get = lambda r, field=field: r.get(field)
         if varies(get):
             columns.append((field, get))
+    fixed = ("id", "name", "status")
     config = list(dict.fromkeys(k for r in records for k in r["config"]))
-    changing = [key for key in config if varies(lambda r, key=key: r["config"].get(key))]
+    changing = [key for key in config if varies(lambda r, key=key: r["config"].get(key))
+                # the config's own name is the run's name, already shown
+                and not (key in fixed and all(value_text(r["config"].get(key)) == value_text(r.get(key))
+                                              for r in records))]
     ends = [key.rsplit(".", 1)[-1] for key in changing]
     for key, end in zip(changing, ends):
-        header = end if ends.count(end) == 1 and end not in ("name", "status", "id") else key
+        header = end if ends.count(end) == 1 and end not in fixed else key
+        header = f"config.{header}" if header in fixed else header
         columns.append((header, lambda r, key=key: r["config"].get(key)))
     metrics = list(_FIXED_METRICS)
     if any("loss" in r["metrics"] for r in records):
@@ -130,8 +135,14 @@ def list_runs(
     runs_dir: RunsDir = "runs",
 ) -> None:
     """List runs: the columns that differ between them, plus f1_macro and accuracy."""
+    from tweetsent.runs.outputs import unfinished_runs
+
     with _open(log_url, runs_dir) as log:
         records = log.list(where=where, sort=sort, limit=limit)
+    leftovers = sum(item.removable for item in unfinished_runs(runs_dir))
+    if leftovers:
+        typer.echo(f"{leftovers} unfinished run folders in {runs_dir} (from killed processes); "
+                   f"`tweetsent runs clean` removes them", err=True)
     if as_json:
         _print_json(records)
         return
@@ -289,8 +300,50 @@ def export(csv: Annotated[str | None, typer.Option("--csv", help="Write all runs
     """Export the whole log as a spreadsheet like the hand-kept study sheet."""
     if not csv and not xlsx:
         raise ConfigError("export needs --csv FILE or --xlsx FILE (or both)")
+    from tweetsent.runs.outputs import check_output_file
+
     with _open(log_url, runs_dir) as log:
+        for path, option in ((csv, "--csv"), (xlsx, "--xlsx")):
+            if path:
+                check_output_file(path, option, inputs=[log.where])
         if csv:
             typer.echo(f"wrote {log.export_csv(csv)}")
         if xlsx:
             typer.echo(f"wrote {log.export_xlsx(xlsx)}")
+
+
+@runs_app.command("clean")
+@handle_errors
+def clean(yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+          runs_dir: RunsDir = "runs") -> None:  # fmt: skip
+    """Remove the unfinished run folders (.incomplete-*) in --runs-dir whose process has ended.
+
+    A folder whose process still runs, that another host made, or that records no process is kept,
+    and a line on stderr says why.
+    """
+    from pathlib import Path
+
+    from tweetsent.errors import DataError
+    from tweetsent.runs.outputs import remove_unfinished, unfinished_runs
+
+    if not Path(runs_dir).is_dir():
+        raise DataError(f"{runs_dir}: no such folder; give the --runs-dir that holds the runs")
+    found = unfinished_runs(runs_dir)
+    for item in found:
+        if not item.removable:
+            typer.echo(f"kept {item.path}: {item.reason}", err=True)
+    removable = [item for item in found if item.removable]
+    if not removable:
+        typer.echo(f"no unfinished run folders to remove in {runs_dir}")
+        return
+    if not yes:
+        if not _stdin_is_interactive():
+            raise ConfigError(f"not removing {len(removable)} unfinished run folder(s) without --yes: stdin is not "
+                              f"a terminal to ask on")
+        for item in removable:
+            typer.echo(f"{item.path}  ({item.reason})")
+        if not typer.confirm(f"remove these {len(removable)} unfinished run folder(s)?"):
+            typer.echo("kept")
+            return
+    for path in remove_unfinished(removable):
+        typer.echo(f"removed {path}")

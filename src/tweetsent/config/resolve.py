@@ -86,10 +86,9 @@ def _coerce(value, annotation, where: str):
             if not math.isfinite(value):
                 raise ConfigError(f"{where}: {value!r} is not a finite number; give a number such as 1e-3")
             return float(value)
-        elif option is int and isinstance(value, int) and not isinstance(value, bool):
-            return value
-        elif option in (str, bool) and type(value) is option:
-            return value
+        elif (option is int and isinstance(value, int) and not isinstance(value, bool)) or (
+                option in (str, bool) and type(value) is option):
+            return value  # an int (not a bool) where an int goes; a str or bool exactly
     names = " or ".join(getattr(o, "__name__", str(o)) for o in options)
     raise ConfigError(f"{where}: {value!r} is not a valid {names}")
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 __all__ = [
     "DataConfig", "FeaturesConfig", "ModelConfig", "TrainConfig", "FinetuneConfig", "EnsembleConfig",
     "DistillConfig", "RunConfig", "SECTIONS", "ACTIVATIONS", "LOSSES", "UNFIT_LOSSES", "OPTIMIZERS", "INPUT_PARTS",
-    "TOKENIZERS", "POOLINGS", "input_parts",
+    "TOKENIZERS", "POOLINGS", "EMPTY_CHOICES", "input_parts",
 ]
 
 ACTIVATIONS = ("relu", "sigmoid", "logsigmoid", "tanh", "prelu", "celu", "selu")
@@ -35,6 +35,7 @@ OPTIMIZERS = ("sgd", "adam", "adamw", "adamax", "rmsprop", "radam", "nadam", "ad
 INPUT_PARTS = ("embeddings", "ngrams", "minilm")  # features.input joins one or more with "+"
 TOKENIZERS = ("tweet", "whitespace")  # tweetsent.data.text implements each
 POOLINGS = ("mean", "max", "mean+max", "tfidf", "sif")  # tweetsent.features.pooling implements each
+EMPTY_CHOICES = ("error", "drop")  # data.empty: refuse a file with empty tweets, or leave those rows out
 
 
 def input_parts(value: str) -> tuple[str, ...]:

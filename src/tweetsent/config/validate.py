@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from tweetsent.config.settings import (
     ACTIVATIONS,
+    EMPTY_CHOICES,
     INPUT_PARTS,
     LOSSES,
     OPTIMIZERS,
@@ -30,7 +31,7 @@ def _check_choice(value: str, choices, key: str) -> None:
 def validate(cfg: RunConfig) -> RunConfig:
     """Check choices and shapes that types alone cannot; returns ``cfg``."""
     # model.kind is checked against the registered kinds (tweetsent.models.base) when a model is built
-    _check_choice(cfg.data.empty, ("error", "drop"), "data.empty")
+    _check_choice(cfg.data.empty, EMPTY_CHOICES, "data.empty")
     _check_choice(cfg.features.tokenizer, TOKENIZERS, "features.tokenizer")
     _check_choice(cfg.features.pooling, POOLINGS, "features.pooling")
     f = cfg.features

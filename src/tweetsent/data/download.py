@@ -3,7 +3,9 @@
     paths = get_dataset("vaccine", source="/mnt/copies/vaccine")   # or a mirror URL, or the web
 
 Every file lands through a temporary sibling that replaces the destination only once all bytes
-arrived and the sha256 matched, so an interrupted or corrupt download leaves nothing behind.
+arrived and the sha256 matched, so an interrupted or corrupt download leaves nothing behind. A
+data set's files are all fetched and verified before the first is written into its folder: one
+damaged file leaves the folder as it was.
 Sources may be ``http(s)://`` or ``file://`` URLs or plain local paths; this machine may be
 offline, so every network error points at ``--from DIR`` and ``$TWEETSENT_DATA_MIRROR``.
 """
@@ -13,6 +15,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
+import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -45,12 +49,13 @@ DATASETS: dict[str, dict] = {
 }
 
 _CHUNK = 1 << 16
+_TIMEOUT = 30.0  # seconds to wait for a server to connect or send the next block
 _HINT = (f"this machine may be offline: copy the files by hand and pass --from DIR, "
          f"or set {MIRROR_ENV} to a local folder or mirror URL")
 
 
 def download(url: str, dest: Path | str, sha256: str | None = None, progress: bool = False,
-             timeout: float = 30.0) -> Path:
+             timeout: float = _TIMEOUT) -> Path:
     """Stream ``url`` to ``dest`` atomically, checking its sha256 when given.
 
     Parameters
@@ -72,17 +77,21 @@ def download(url: str, dest: Path | str, sha256: str | None = None, progress: bo
     Path
         ``dest``.
     """
-    dest = Path(dest)
+    return _fetch(url, Path(dest), sha256, progress, timeout, Path(dest))
+
+
+def _fetch(url: str, dest: Path, sha256: str | None, progress: bool, timeout: float, shown: Path) -> Path:
+    """`download`, naming ``shown`` as the file being written in messages (``dest`` may be a staging copy)."""
     digest = hashlib.sha256()
     with (_open_source(url, timeout) as (stream, total), atomic_path(dest) as tmp, open(tmp, "wb") as out,
-          _progress_bar(progress, dest.name, total) as advance):
+          _progress_bar(progress, shown.name, total) as advance):
         received = 0
         while True:
             try:
                 block = stream.read(_CHUNK)
             except OSError as exc:  # a reset or timeout in the middle of the body
                 raise DownloadError(f"{url}: the transfer broke after {received} bytes ({exc}); "
-                                    f"nothing was written to {dest}. Try again; {_HINT}") from exc
+                                    f"nothing was written to {shown}. Try again; {_HINT}") from exc
             if not block:
                 break
             out.write(block)
@@ -92,10 +101,10 @@ def download(url: str, dest: Path | str, sha256: str | None = None, progress: bo
         # urllib returns a short body silently when the server closes early: count the bytes.
         if total is not None and received != total:
             raise DownloadError(f"{url}: the connection closed after {received} of {total} bytes; "
-                                f"nothing was written to {dest}. Try again; {_HINT}")
+                                f"nothing was written to {shown}. Try again; {_HINT}")
         actual = digest.hexdigest()
         if sha256 is not None and actual != sha256.lower():
-            raise DownloadError(f"{dest}: sha256 of {url} is {actual}, expected {sha256}; the partial "
+            raise DownloadError(f"{shown}: sha256 of {url} is {actual}, expected {sha256}; the partial "
                                 f"file was removed. The source is damaged or not the published file")
     return dest
 
@@ -130,21 +139,39 @@ def get_dataset(name: str, dest: Path | str | None = None, source: str | None = 
     if local is not None and not local.is_dir():
         raise DownloadError(f"{local}: no such folder to copy data set {name!r} from; give the folder "
                             f"holding {', '.join(info['files'])} with --from DIR or {MIRROR_ENV}")
-    paths: dict[str, Path] = {}
-    for filename, sha256 in info["files"].items():
-        target = dest / filename
-        paths[filename] = target
-        if target.is_file() and sha256_file(target) == sha256:
-            continue  # already here and intact
-        if local is not None:
-            origin = local / filename
-            if not origin.is_file():
-                raise DownloadError(f"{origin}: missing from {local}; data set {name!r} needs "
-                                    f"{', '.join(info['files'])} there")
-            download(str(origin), target, sha256, progress)
-        else:
-            download(source.rstrip("/") + "/" + urllib.parse.quote(filename), target, sha256, progress)
+    if dest.exists() and not dest.is_dir():
+        raise DownloadError(f"{dest}: is a file, not a folder; give --dest a folder for data set {name!r}")
+    paths = {filename: dest / filename for filename in info["files"]}
+    # Already here and intact: not fetched again (and the source is never contacted).
+    wanted = {filename: sha256 for filename, sha256 in info["files"].items()
+              if not (paths[filename].is_file() and sha256_file(paths[filename]) == sha256)}
+    if not wanted:
+        return paths
+    origins = {filename: str(local / filename) if local is not None
+               else source.rstrip("/") + "/" + urllib.parse.quote(filename) for filename in wanted}
+    if local is not None:
+        absent = [origin for origin in origins.values() if not Path(origin).is_file()]
+        if absent:
+            raise DownloadError(f"{absent[0]}: missing from {local}; data set {name!r} needs "
+                                f"{', '.join(info['files'])} there")
+    # Every file is fetched and its checksum verified in a staging folder first, so that a damaged
+    # file leaves --dest as it was: no file in it replaced, and no new folder.
+    with tempfile.TemporaryDirectory(prefix=f".incomplete-{dest.name or name}-", dir=_existing_folder(dest)) as staging:
+        for filename, sha256 in wanted.items():
+            try:
+                _fetch(origins[filename], Path(staging) / filename, sha256, progress, _TIMEOUT, paths[filename])
+            except DownloadError as exc:
+                raise DownloadError(f"{exc}; nothing was written to {dest}") from exc
+        dest.mkdir(parents=True, exist_ok=True)
+        for filename in wanted:
+            with atomic_path(paths[filename]) as tmp:
+                shutil.copyfile(Path(staging) / filename, tmp)
     return paths
+
+
+def _existing_folder(dest: Path) -> Path:
+    """``dest`` if it is a folder, else its nearest folder above that exists (nothing is created)."""
+    return next(p for p in (dest, *dest.absolute().parents) if p.is_dir())
 
 
 def fetch_embeddings(url: str, sha256: str | None = None, progress: bool = False) -> Path:

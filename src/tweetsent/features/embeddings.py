@@ -214,7 +214,7 @@ def _convert(path: Path, member: str, dest: Path) -> None:
     if declared >= 0 and declared != len(words):
         raise EmbeddingError(f"{path}: the word2vec header declares {declared} words but the file "
                              f"holds {len(words)}; the file is truncated or damaged, download it again")
-    with atomic_dir(dest) as tmp:
+    with atomic_dir(dest, exists_ok=True) as tmp:  # another process converting the same table: keep its copy
         np.save(tmp / "vectors.npy", vectors)
         (tmp / "vocab.txt").write_bytes("\n".join(words).encode("utf-8"))
         (tmp / "meta.json").write_text(json.dumps({

@@ -76,8 +76,8 @@ def learning_curve(cfg: RunConfig, train_path: str | Path, val_path: str | Path,
 
     if not fractions or any(not 0 < f <= 1 for f in fractions):
         raise ConfigError(f"--fractions {list(fractions)}: every fraction must be in (0, 1]")
-    train = read_dataset(train_path, cfg.data.text_column, cfg.data.label_column)
-    val = read_dataset(val_path, cfg.data.text_column, cfg.data.label_column)
+    train = read_dataset(train_path, cfg.data.text_column, cfg.data.label_column, empty=cfg.data.empty)
+    val = read_dataset(val_path, cfg.data.text_column, cfg.data.label_column, empty=cfg.data.empty)
     check_compatible(train, val)
     rows = []
     for frac, idx in zip(fractions, nested_samples(train.labels, sorted(fractions), cfg.train.seed)):

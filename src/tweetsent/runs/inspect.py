@@ -36,7 +36,7 @@ def inspect_table(path: str | Path, cfg: RunConfig) -> dict:
     from tweetsent.features.embeddings import load_embeddings
     from tweetsent.features.pooling import EmbeddingAverager
 
-    ds = read_dataset(path, cfg.data.text_column, cfg.data.label_column, require_labels=False)
+    ds = read_dataset(path, cfg.data.text_column, cfg.data.label_column, require_labels=False, empty=cfg.data.empty)
     classes = None
     if ds.labels is not None:
         values, counts = np.unique(ds.labels, return_counts=True)

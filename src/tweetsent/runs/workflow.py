@@ -9,12 +9,15 @@ versions), ``history.json`` / ``history.csv`` (per epoch), ``metrics.json``,
 ``predictions.csv`` (validation tweets with true label, prediction and probabilities),
 ``model/`` (``model.safetensors`` + ``model.json``) and ``figures/*.png``. It is built in a
 hidden ``.incomplete-*`` sibling and renamed into place when complete, so a directory that
-exists is a finished run.
+exists is a finished run. The rename never replaces anything: a default name that is taken gets
+a suffix (``...-s0-k3x9``), and a ``--out`` that appeared during training is left as it is while
+the run is kept beside it (an error says where).
 """
 
 from __future__ import annotations
 
 import csv
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,9 +32,9 @@ from tweetsent.data.tables import Dataset, check_compatible, iter_text_chunks, r
 from tweetsent.errors import DataError, ModelError
 from tweetsent.features.embeddings import load_embeddings
 from tweetsent.models.classifier import TweetClassifier
-from tweetsent.runs.outputs import check_can_create
+from tweetsent.runs.outputs import check_can_create, check_output_file, run_owner
 from tweetsent.training.loop import Callback, TrainingInterrupted
-from tweetsent.util.files import atomic_dir, atomic_path, atomic_write_json, sha256_file
+from tweetsent.util.files import DestinationTaken, atomic_dir, atomic_path, atomic_write_json, sha256_file, unique_path
 from tweetsent.util.meta import package_version
 
 __all__ = ["RunResult", "train_run", "evaluate_run", "predict_file", "load_run", "write_predictions"]
@@ -45,6 +48,7 @@ class RunResult:
     config: RunConfig
     classifier: TweetClassifier
     run_id: str | None = None  # the experiment log's id of this run
+    dropped_empty: dict | None = None  # {"train": n, "val": n}: rows left out for an empty tweet (data.empty = "drop")
 
 
 class _LogEpochs(Callback):
@@ -93,6 +97,11 @@ def _run_name(cfg: RunConfig) -> str:
     return f"{stamp}-{cfg.name or 'run'}-s{cfg.train.seed}"
 
 
+def _absolute(path: str | Path) -> Path:
+    """``path`` made absolute (the log keeps where a run is, whatever folder it is read from)."""
+    return Path(os.path.abspath(path))
+
+
 def write_predictions(path: Path, texts: Sequence[str], proba: np.ndarray, classes: Sequence,
                       labels: np.ndarray | None = None) -> None:
     """CSV of each tweet with its prediction and per-class probabilities (and true label)."""
@@ -120,7 +129,8 @@ def train_run(cfg: RunConfig, train_path: str | Path, val_path: str | Path | Non
     train_path, val_path : path
         Labelled tables; without ``val_path`` no validation curves or metrics are made.
     out : path, optional
-        The run directory; default ``runs_dir/<timestamp>-<name>-s<seed>``.
+        The run directory, which must not exist; default ``runs_dir/<timestamp>-<name>-s<seed>``
+        (with ``-<4 random characters>`` added when that is taken, also by a parallel run).
     callbacks : sequence of Callback
         Progress display, ...
     figures : bool
@@ -133,25 +143,33 @@ def train_run(cfg: RunConfig, train_path: str | Path, val_path: str | Path | Non
     Returns
     -------
     RunResult
+
+    Raises
+    ------
+    DataError
+        When a folder appeared at ``out`` during training: it is left as it is, and the finished run
+        is kept (and logged) as ``<out>-<4 random characters>``, which the message names.
     """
     from tweetsent.evaluation.metrics import compute_metrics  # scikit-learn: not needed to predict
     from tweetsent.evaluation.overfit import overfit_verdict
 
     started, clock = _now(), time.perf_counter()
-    train = read_dataset(train_path, cfg.data.text_column, cfg.data.label_column)
-    val = read_dataset(val_path, cfg.data.text_column, cfg.data.label_column) if val_path else None
+    train = read_dataset(train_path, cfg.data.text_column, cfg.data.label_column, empty=cfg.data.empty)
+    val = (read_dataset(val_path, cfg.data.text_column, cfg.data.label_column, empty=cfg.data.empty)
+           if val_path else None)
     if val is not None:
         check_compatible(train, val)
-    run_dir = Path(out) if out else Path(runs_dir) / _run_name(cfg)
-    if run_dir.exists():
-        raise DataError(f"{run_dir}: a run directory is already there; choose another --out or remove it")
+    dropped = {"train": getattr(train, "dropped_empty", 0), "val": getattr(val, "dropped_empty", 0) if val else 0}
+    if out is not None and (Path(out).exists() or Path(out).is_symlink()):
+        raise DataError(f"{out}: a run directory is already there; choose another --out or remove it")
+    run_dir = Path(out) if out is not None else unique_path(Path(runs_dir) / _run_name(cfg))
     check_can_create(run_dir, "--out")  # before training, not after it
     fingerprints = {"train": sha256_file(train_path), "val": sha256_file(val_path) if val else None}
     if "embeddings" in cfg.features.input and cfg.model.kind not in ("finetune", "ensemble"):
         fingerprints["embeddings"] = load_embeddings(cfg.features.embeddings).fingerprint
     data = {"train": Path(train_path).resolve(), "val": Path(val_path).resolve() if val else None}
-    with _Logged(log, kind=kind, config=cfg.to_dict(), data=data, fingerprints=fingerprints, run_dir=run_dir,
-                 name=cfg.name or None, study=study) as logged:
+    with _Logged(log, kind=kind, config=cfg.to_dict(), data=data, fingerprints=fingerprints,
+                 run_dir=_absolute(run_dir), name=cfg.name or None, study=study) as logged:
         if logged.run_id:
             callbacks = [*callbacks, _LogEpochs(log, logged.run_id)]
         clf = TweetClassifier(cfg).fit(train.texts, train.labels, val.texts if val else None,
@@ -174,25 +192,33 @@ def train_run(cfg: RunConfig, train_path: str | Path, val_path: str | Path | Non
                      "text_column": train.text_column, "label_column": train.label_column},
             "features": clf.identity(), "oov": clf.train_oov_,
             "classes": clf.classes_, "best_epoch": clf.best_epoch_, "epochs_run": len(clf.history_),
-            "overfit": overfit, "schedule": clf.schedule_,
+            "overfit": overfit, "schedule": clf.schedule_, "dropped_empty": dropped,
         }
-        with atomic_dir(run_dir) as tmp:
-            (tmp / "config.toml").write_text(cfg.to_toml(), encoding="utf-8")
-            atomic_write_json(tmp / "run.json", info)
-            atomic_write_json(tmp / "history.json", clf.history_)
-            _write_history_csv(tmp / "history.csv", clf.history_)
-            clf.save(tmp / "model")
-            if metrics is not None:
-                atomic_write_json(tmp / "metrics.json", metrics)
-                write_predictions(tmp / "predictions.csv", val.texts, proba, clf.classes_, val.labels)
-                if figures:
-                    from tweetsent.reporting.plots import save_run_figures
+        kept = None
+        try:
+            with atomic_dir(run_dir, owner=run_owner()) as tmp:
+                (tmp / "config.toml").write_text(cfg.to_toml(), encoding="utf-8")
+                atomic_write_json(tmp / "run.json", info)
+                atomic_write_json(tmp / "history.json", clf.history_)
+                _write_history_csv(tmp / "history.csv", clf.history_)
+                clf.save(tmp / "model")
+                if metrics is not None:
+                    atomic_write_json(tmp / "metrics.json", metrics)
+                    write_predictions(tmp / "predictions.csv", val.texts, proba, clf.classes_, val.labels)
+                    if figures:
+                        from tweetsent.reporting.plots import save_run_figures
 
-                    save_run_figures(tmp / "figures", clf.history_, metrics, val.labels, proba, clf.classes_)
+                        save_run_figures(tmp / "figures", clf.history_, metrics, val.labels, proba, clf.classes_)
+        except DestinationTaken as taken:
+            kept = taken.kept
         run_id = logged.run_id
-        logged.finish(metrics=metrics or {"train": train_scores, "schedule": clf.schedule_}, best_epoch=clf.best_epoch_, overfit=overfit,
-                      run_dir=run_dir)
-    return RunResult(run_dir, metrics, clf.history_, cfg, clf, run_id)
+        logged.finish(metrics=metrics or {"train": train_scores, "schedule": clf.schedule_}, best_epoch=clf.best_epoch_,
+                      overfit=overfit, run_dir=_absolute(kept or run_dir))
+        if kept is not None and out is not None:  # a default name taken meanwhile was ours to change
+            logged_as = f" (logged as run {run_id})" if run_id else ""
+            raise DataError(f"--out {out}: a folder appeared there during training and is left as it is; the "
+                            f"finished run is kept as {kept}{logged_as}")
+    return RunResult(kept or run_dir, metrics, clf.history_, cfg, clf, run_id, dropped)
 
 
 def _scores(metrics: dict) -> dict:
@@ -220,21 +246,29 @@ def load_run(run_dir: str | Path) -> TweetClassifier:
 
 def evaluate_run(run_dir: str | Path, data_path: str | Path, predictions_out: str | Path | None = None,
                  log=None) -> dict:
-    """Every metric of a trained run on another labelled file (recorded in ``log`` if given)."""
+    """Every metric of a trained run on another labelled file (recorded in ``log`` if given).
+
+    Rows with an empty tweet follow the run's ``data.empty``; ``metrics["data"]["dropped_empty"]``
+    counts those left out.
+    """
     from tweetsent.evaluation.metrics import compute_metrics
 
+    if predictions_out:
+        check_output_file(predictions_out, "--predictions", inputs=[data_path])
     clf = load_run(run_dir)
-    data = read_dataset(data_path, clf.config_.data.text_column, clf.config_.data.label_column)
+    cfg = clf.config_
+    data = read_dataset(data_path, cfg.data.text_column, cfg.data.label_column, empty=cfg.data.empty)
     train_like = Dataset([], np.asarray(clf.classes_), "the model's training data", "", "")
     check_compatible(train_like, data)
     sha = sha256_file(data_path)
-    with _Logged(log, kind="evaluate", config=clf.config_.to_dict(), data={"eval": Path(data_path).resolve()},
+    with _Logged(log, kind="evaluate", config=cfg.to_dict(), data={"eval": Path(data_path).resolve()},
                  fingerprints={"eval": sha, **({"embeddings": clf.embeddings_fingerprint()}
                                                if clf.embeddings_fingerprint() else {})},
-                 run_dir=run_dir, name=clf.config_.name or None) as logged:
+                 run_dir=_absolute(run_dir), name=cfg.name or None) as logged:
         proba = clf.predict_proba(data.texts)
         metrics = compute_metrics(data.labels, proba, clf.classes_, thresholds=clf.decision())
-        metrics["data"] = {"path": str(Path(data_path).resolve()), "sha256": sha}
+        metrics["data"] = {"path": str(Path(data_path).resolve()), "sha256": sha,
+                           "dropped_empty": getattr(data, "dropped_empty", 0)}
         if predictions_out:
             with atomic_path(Path(predictions_out)) as tmp:
                 write_predictions(tmp, data.texts, proba, clf.classes_, data.labels)
@@ -246,29 +280,51 @@ def predict_file(run_dir: str | Path, data: str | Path, out, chunk_size: int = 3
                  text_column: str | None = None) -> int:
     """Label a big table (or stdin with ``data="-"``) chunk by chunk, in flat memory.
 
-    Writes CSV with columns ``text``, ``label`` and ``p_<class>`` (4 decimals). ``out`` is a
-    path (written atomically) or a binary stream. Returns the number of tweets.
+    Writes CSV with one row per input row, in order: columns ``text``, ``label``, ``p_<class>``
+    (4 decimals) and ``empty``. A tweet that is empty or only whitespace is not guessed at: its
+    ``label`` and probabilities are left empty (null) and ``empty`` is ``true`` (``false`` on every
+    other row). ``out`` is a path or a binary stream. A path is checked before any work (not a
+    folder, not the input file) and written through `atomic_path`: an existing file is replaced
+    when the output is complete, a symbolic link is written through to its target, a device or
+    FIFO in place.
+
+    Returns
+    -------
+    int
+        The number of rows written (empty tweets included).
     """
+    import pyarrow.compute as pc
     from pyarrow import csv
 
+    if isinstance(out, (str, Path)):
+        check_output_file(out, "--out", inputs=[data])
     clf = load_run(run_dir)
     column = clf.config_.data.text_column if text_column is None else text_column
     classes = np.asarray(clf.classes_)
-    schema = pa.schema([("text", pa.large_string()), ("label", pa.array(classes[:1]).type),
-                        *[(f"p_{c}", pa.float64()) for c in clf.classes_]])
+    label_type = pa.array(classes[:1]).type
+    schema = pa.schema([("text", pa.large_string()), ("label", label_type),
+                        *[(f"p_{c}", pa.float64()) for c in clf.classes_], ("empty", pa.bool_())])
 
     def _write(sink) -> int:
         count = 0
         with csv.CSVWriter(sink, schema) as writer:
             for texts in iter_text_chunks(data, column, chunk_size):
-                proba = clf.predict_proba(texts)
-                columns = [texts.cast(pa.large_string()), pa.array(classes[proba.argmax(axis=1)])]
-                columns += [pa.array(np.round(proba[:, k].astype(np.float64), 4)) for k in range(len(classes))]
+                texts = texts.cast(pa.large_string())
+                empty = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(texts), ""), True)
+                blank = empty.to_numpy(zero_copy_only=False)  # (n,) bool
+                proba = np.zeros((len(texts), len(classes)))
+                if not blank.all():
+                    proba[~blank] = clf.predict_proba(texts.filter(pc.invert(empty)))
+                # Empty rows get placeholders here, masked to null below.
+                columns = [texts, pa.array(classes[proba.argmax(axis=1)], type=label_type, mask=blank)]
+                columns += [pa.array(np.round(proba[:, k], 4), type=pa.float64(), mask=blank)
+                            for k in range(len(classes))]
+                columns.append(empty)
                 writer.write_table(pa.Table.from_arrays(columns, schema=schema))
                 count += len(texts)
         return count
 
     if isinstance(out, (str, Path)):
-        with atomic_path(Path(out)) as tmp:
-            return _write(str(tmp))
+        with atomic_path(Path(out)) as tmp, open(tmp, "wb") as sink:
+            return _write(sink)
     return _write(out)

@@ -273,7 +273,7 @@ def run_tune(opts: TuneOptions) -> TuneResult:
     deadline = opts.deadline or (time.time() + opts.timeout if opts.timeout else None)
 
     data_cfg = space.base["data"]
-    data = read_dataset(opts.train, data_cfg["text_column"], data_cfg["label_column"])
+    data = read_dataset(opts.train, data_cfg["text_column"], data_cfg["label_column"], empty=data_cfg.get("empty", "error"))
     train_sha = sha256_file(opts.train)
     if study.user_attrs.get("train_sha256") is None:
         study.set_user_attr("train_sha256", train_sha)
