@@ -221,3 +221,17 @@ def test_empty_tweets_dropped_by_the_config_are_counted(tmp_path, corpus):
     assert f"left out 2 empty tweets of {train} (data.empty = drop)\n" in result.stderr
     run = json.loads((out / "run.json").read_text())
     assert run["dropped_empty"] == {"train": 2, "val": 0} and run["data"]["n_train"] == 28
+
+
+def test_changed_word_vectors_name_both_fingerprints_in_full(tmp_path, corpus, tiny_overrides, glove_file):
+    _, out = _train(tmp_path, corpus, tiny_overrides)
+    was = json.loads((out / "model" / "model.json").read_text())["features"]["embeddings"]["fingerprint"]
+    # same words and dimension, one value changed: only the fingerprint tells them apart
+    lines = glove_file.read_text().splitlines()
+    word, *values = lines[0].split(" ")
+    lines[0] = " ".join([word, "9.99999", *values[1:]])
+    glove_file.write_text("\n".join(lines) + "\n")
+    result = runner.invoke(app, ["evaluate", str(out), "--data", str(corpus[1]), "--no-log"])
+    assert result.exit_code == 2
+    found = re.findall(r"sha256 ([0-9a-f]{64})", result.stderr)
+    assert len(found) == 2 and found[0] == was and found[1] != was, result.stderr
