@@ -96,6 +96,8 @@ CASES: dict[tuple[str, ...], tuple[list[str] | str, list[str] | str]] = {
                  "--out", "{blocker}/t"]),
     ("backprop",): ("its input is an expression on the command line, not a file",
                     ["backprop", "--dot", "{blocker}/g.dot"]),
+    ("explain",): (["explain", "{run}", "--data", "{tmp}/missing.csv"],
+                   "prints its explanations on stdout; it writes no file"),
 }
 
 

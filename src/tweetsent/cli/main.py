@@ -20,6 +20,7 @@ from tweetsent.cli.backprop import backprop
 from tweetsent.cli.compare import compare, report
 from tweetsent.cli.ensemble import ensemble
 from tweetsent.cli.exits import handle_errors, install_sigterm
+from tweetsent.cli.explain import explain
 from tweetsent.cli.runs import runs_app
 from tweetsent.cli.tune import tune
 
@@ -35,6 +36,7 @@ app.command("report", help="Write an HTML or Markdown report of one run or a com
 app.command("ensemble", help="Average several runs' probabilities into one model directory.")(ensemble)
 app.command("tune", help="Search hyperparameters with Optuna; every trial lands in the experiment log.")(tune)
 app.command("backprop", help="Backpropagation through a small expression, node by node.")(backprop)
+app.command("explain", help="Each token's contribution to each class's probability, as coloured text or JSON.")(explain)
 
 
 def _print_version(value: bool) -> None:

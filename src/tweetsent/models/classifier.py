@@ -232,6 +232,12 @@ class TweetClassifier(ClassifierMixin, BaseEstimator):
         """The most probable class of each tweet (values from ``classes_``)."""
         return np.asarray(self.classes_)[self.predict_proba(texts).argmax(axis=1)]
 
+    def explain(self, texts: Sequence[str], k: int | None = None) -> list[dict]:
+        """Each tweet's label, probabilities and per-token contributions (`tweetsent.models.explain.explain`)."""
+        from tweetsent.models.explain import explain
+
+        return explain(self, texts, k)
+
     def decision(self) -> dict:
         """How probabilities become decisions, for metrics.json: thresholds applied or not, temperature, holdout.
 
