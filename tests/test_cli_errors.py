@@ -98,6 +98,8 @@ CASES: dict[tuple[str, ...], tuple[list[str] | str, list[str] | str]] = {
                     ["backprop", "--dot", "{blocker}/g.dot"]),
     ("explain",): (["explain", "{run}", "--data", "{tmp}/missing.csv"],
                    "prints its explanations on stdout; it writes no file"),
+    ("serve",): (["serve", "{tmp}/missing-run"],
+                 "answers over HTTP; it writes no file"),
 }
 
 

@@ -22,6 +22,7 @@ from tweetsent.cli.ensemble import ensemble
 from tweetsent.cli.exits import handle_errors, install_sigterm
 from tweetsent.cli.explain import explain
 from tweetsent.cli.runs import runs_app
+from tweetsent.cli.serve import serve
 from tweetsent.cli.tune import tune
 
 __all__ = ["app", "main"]
@@ -37,6 +38,7 @@ app.command("ensemble", help="Average several runs' probabilities into one model
 app.command("tune", help="Search hyperparameters with Optuna; every trial lands in the experiment log.")(tune)
 app.command("backprop", help="Backpropagation through a small expression, node by node.")(backprop)
 app.command("explain", help="Each token's contribution to each class's probability, as coloured text or JSON.")(explain)
+app.command("serve", help="Serve a trained run over HTTP: /predict, /explain, /health, /model (FastAPI + uvicorn).")(serve)
 
 
 def _print_version(value: bool) -> None:
