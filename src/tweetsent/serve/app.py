@@ -4,7 +4,7 @@
     # POST /predict {"tweets": ["vaccines are poison"]} -> {"model": "best-3f2a9c1d0b7e", "predictions": [...]}
 
 Endpoints: ``POST /predict`` and ``POST /explain`` (one tweet as ``{"tweet": "..."}`` or many as
-``{"tweets": [...]}``), ``GET /health``, ``GET /model``; OpenAPI docs at ``/docs``. Every error is
+``{"tweets": [...]}``), ``GET /health``, ``GET /model``; OpenAPI docs at ``/docs``; a web page at ``/``. Every error is
 ``{"error": "..."}``. Requests never name files: the run directory is fixed when the app is made,
 so deleting it while serving changes nothing. `app_from_env` is the factory that uvicorn's workers
 call (``tweetsent serve --workers N``), with the settings in ``TWEETSENT_SERVE_*`` variables.
@@ -13,6 +13,7 @@ call (``tweetsent serve --workers N``), with the settings in ``TWEETSENT_SERVE_*
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import json
 import os
 import threading
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -187,6 +188,13 @@ def create_app(run_dir: str | Path, *, max_tweets: int = 1000, max_chars: int = 
         for item, i in zip(found, kept):
             answers[i] = {**item, "empty": False}
         return {"model": ident, "explanations": answers}
+
+    page = importlib.resources.files("tweetsent.serve").joinpath("static/index.html").read_text(encoding="utf-8")
+
+    @api.get("/", summary="A web page to label and explain tweets", response_class=HTMLResponse)
+    def index() -> HTMLResponse:
+        """Type or drop tweets, see each label with probability bars and the highlighted explanation."""
+        return HTMLResponse(page)
 
     @api.get("/health", summary="Is the service up")
     def health() -> dict:

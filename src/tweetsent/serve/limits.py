@@ -5,7 +5,9 @@
 A pure ASGI middleware, so that a refused request is answered before its body is read: a body
 announced (Content-Length) or found (counted while reading) larger than ``max_body`` gets a 413, a
 body that is not UTF-8 a 422, a missing or wrong key a 401, each as ``{"error": "..."}``. The key
-is read from ``X-API-Key`` or ``Authorization: Bearer ...`` and compared in constant time.
+is read from ``X-API-Key`` or ``Authorization: Bearer ...`` and compared in constant time. The one
+exception is ``GET /`` (the web page, which holds no data): it loads without a key, so that the page
+can ask for one; every call the page makes still needs it.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ class Guard:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
-        if self.api_key is not None:
+        if self.api_key is not None and not (scope.get("method") == "GET" and scope.get("path") == "/"):
             key = _presented_key(headers)
             if key is None or not hmac.compare_digest(key, self.api_key):
                 what = "missing" if key is None else "wrong"
