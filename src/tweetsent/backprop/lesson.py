@@ -16,9 +16,10 @@ import math
 from pathlib import Path
 
 from tweetsent.backprop.autograd import Value
+from tweetsent.backprop.dot import number as _fmt
+from tweetsent.backprop.dot import to_dot, write_dot  # noqa: F401 - part of the lesson's API
 from tweetsent.backprop.expression import FUNCTIONS, STUDY_EXPRESSION, parse_expression
 from tweetsent.errors import ConfigError
-from tweetsent.util.files import atomic_write_text
 
 __all__ = [
     "backprop_lesson",
@@ -27,8 +28,6 @@ __all__ = [
     "parse_expression",
     "node_table",
     "check_gradients",
-    "to_dot",
-    "write_dot",
     "study_graph",
     "study_claims",
 ]
@@ -48,10 +47,6 @@ def _names(output):
                 counter += 1
             names[id(node)] = f"n{counter}"
     return order, names
-
-
-def _fmt(x):
-    return f"{x:.6g}"
 
 
 def _expr(node, names):
@@ -240,64 +235,6 @@ def check_gradients(output, torch_tol=1e-6, fd_tol=1e-4):
 
 def _rel(a, b):
     return abs(a - b) / max(1.0, abs(b))
-
-
-# -- Graphviz ------------------------------------------------------------------------------------
-
-
-def _dot_quote(s):
-    # DOT strings: escape backslash and quote, and write line breaks as \n
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-
-
-def to_dot(table):
-    """The graph as Graphviz DOT text: one node per value, edges labelled with the gradient sent back.
-
-    Parameters
-    ----------
-    table : dict
-        The result of :func:`node_table`.
-
-    Returns
-    -------
-    str
-        A ``digraph``; edges point forward (input -> consumer) and carry the downstream gradient.
-    """
-    lines = ["digraph backprop {", "  rankdir=LR;", '  node [fontname="monospace"];']
-    for row in table["nodes"]:
-        shape = "box" if row["kind"] == "op" else "ellipse"
-        title = row["name"] if row["kind"] == "input" else f"{row['name']} = {row['expr']}"
-        label = f"{title}\nvalue {_fmt(row['value'])}\ngrad {_fmt(row['upstream'])}"
-        lines.append(f"  {_dot_quote(row['name'])} [shape={shape}, label={_dot_quote(label)}];")
-    for row in table["nodes"]:
-        for child, local, sent in zip(row["inputs"], row["local"], row["downstream"]):
-            label = f"grad {_fmt(sent)} (local {_fmt(local)})"
-            lines.append(f"  {_dot_quote(child)} -> {_dot_quote(row['name'])} [label={_dot_quote(label)}];")
-    lines.append("}")
-    return "\n".join(lines) + "\n"
-
-
-def write_dot(table, path):
-    """Write :func:`to_dot` output to ``path`` atomically (temp file in the same folder + rename).
-
-    Parameters
-    ----------
-    table : dict
-        The result of :func:`node_table`.
-    path : str or Path
-        Where to write.
-
-    Raises
-    ------
-    ConfigError
-        If the file cannot be written.
-    """
-    path = Path(path)
-    try:
-        atomic_write_text(path, to_dot(table))
-    except OSError as exc:
-        raise ConfigError(f"cannot write DOT file {str(path)!r}: {exc.strerror or exc}; choose a folder you can "
-                          f"write to") from exc
 
 
 # -- the course study ----------------------------------------------------------------------------
