@@ -6,7 +6,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 
 import pandas as pd
 import pytest
@@ -130,8 +129,7 @@ def test_train_and_evaluate_are_logged(tmp_path, corpus, tiny_overrides):
     assert record["overfit"] == json.loads((out / "run.json").read_text())["overfit"]["verdict"]
 
 
-def test_help_is_fast_and_lists_commands():
-    started = time.perf_counter()
+def test_help_lists_commands_and_imports_no_torch():
     result = subprocess.run([sys.executable, "-m", "tweetsent", "--help"], capture_output=True, text=True)
     assert result.returncode == 0
     for command in ("train", "evaluate", "predict", "data", "backprop"):
@@ -140,7 +138,6 @@ def test_help_is_fast_and_lists_commands():
     probe = subprocess.run([sys.executable, "-c", "import sys, tweetsent.cli.main; print('torch' in sys.modules)"],
                            capture_output=True, text=True)
     assert probe.stdout.strip() == "False", probe.stderr
-    assert time.perf_counter() - started < 60
 
 
 def test_version():

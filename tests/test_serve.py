@@ -6,6 +6,7 @@ The real server is one ``python -m tweetsent serve`` process on a free 127.0.0.1
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -145,20 +146,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="class")
-def server(run_dir, tmp_path_factory):
-    """``python -m tweetsent serve`` on 127.0.0.1 with an API key, serving a copy of the run (deleted by a test)."""
-    folder = tmp_path_factory.mktemp("server")
-    served = shutil.copytree(run_dir, folder / "served-run")
+@contextlib.contextmanager
+def serve_process(run, folder, *options: str):
+    """``python -m tweetsent serve RUN`` on a free 127.0.0.1 port with the API key `KEY`, ready (it answers
+    /health) when the block starts and killed when it ends; yields proc, url, port and log."""
     port = _free_port()
-    log = open(folder / "server.log", "w+b")  # noqa: SIM115 (closed by the finalizer)
-    env = {**os.environ, "TWEETSENT_API_KEY": KEY}
-    proc = subprocess.Popen([sys.executable, "-m", "tweetsent", "serve", str(served), "--host", "127.0.0.1",
-                             "--port", str(port), "--max-tweets", "5", "--max-chars", "100", "--max-body", "20000"],
-                            stdout=log, stderr=subprocess.STDOUT, env=env)
+    log = open(folder / "server.log", "w+b")  # noqa: SIM115 (closed below)
+    proc = subprocess.Popen([sys.executable, "-m", "tweetsent", "serve", str(run), "--host", "127.0.0.1",
+                             "--port", str(port), *options], stdout=log, stderr=subprocess.STDOUT,
+                            env={**os.environ, "TWEETSENT_API_KEY": KEY})
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + READY_TIMEOUT
+        deadline = time.monotonic() + READY_TIMEOUT  # a bound on the wait, not a speed assertion
         while True:
             if proc.poll() is not None:
                 log.seek(0)
@@ -171,12 +170,21 @@ def server(run_dir, tmp_path_factory):
             if time.monotonic() > deadline:
                 pytest.fail(f"the server did not answer /health within {READY_TIMEOUT} s")
             time.sleep(0.2)
-        yield {"proc": proc, "url": url, "port": port, "run": served, "log": log}
+        yield {"proc": proc, "url": url, "port": port, "log": log}
     finally:
         if proc.poll() is None:
             proc.kill()
         proc.wait(timeout=60)
         log.close()
+
+
+@pytest.fixture(scope="class")
+def server(run_dir, tmp_path_factory):
+    """``python -m tweetsent serve`` on 127.0.0.1 with an API key, serving a copy of the run (deleted by a test)."""
+    folder = tmp_path_factory.mktemp("server")
+    served = shutil.copytree(run_dir, folder / "served-run")
+    with serve_process(served, folder, "--max-tweets", "5", "--max-chars", "100", "--max-body", "20000") as running:
+        yield {**running, "run": served}
 
 
 def _raw_request(sock: socket.socket, body: bytes, *, send_all: bool = True) -> bytes:

@@ -9,15 +9,12 @@ bar per class against ``POST /predict`` and the highlighted tokens, and saves a 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from test_serve import KEY, READY_TIMEOUT, _free_port, run_dir  # noqa: F401 (run_dir is a fixture)
+from test_serve import KEY, run_dir, serve_process  # noqa: F401 (run_dir is a fixture)
 
 pytestmark = pytest.mark.browser
 
@@ -60,32 +57,8 @@ def browser(tmp_path_factory):
 def server(run_dir, tmp_path_factory):  # noqa: F811 (the fixture imported above)
     """``python -m tweetsent serve`` on a free 127.0.0.1 port, with an API key; killed at the end."""
     folder = tmp_path_factory.mktemp("web-server")
-    port = _free_port()
-    log = open(folder / "server.log", "w+b")  # noqa: SIM115 (closed below)
-    proc = subprocess.Popen([sys.executable, "-m", "tweetsent", "serve", str(run_dir), "--host", "127.0.0.1",
-                             "--port", str(port)], stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, "TWEETSENT_API_KEY": KEY})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + READY_TIMEOUT
-        while True:
-            if proc.poll() is not None:
-                log.seek(0)
-                pytest.fail(f"the server exited with {proc.returncode}: {log.read().decode(errors='replace')}")
-            try:
-                if httpx.get(f"{url}/health", headers={"X-API-Key": KEY}, timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the server did not answer /health within {READY_TIMEOUT} s")
-            time.sleep(0.2)
-        yield url
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=60)
-        log.close()
+    with serve_process(run_dir, folder) as running:
+        yield running["url"]
 
 
 def test_page_loads_without_key_but_api_calls_need_it(server):
