@@ -283,12 +283,8 @@ def read_rows(path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray | None]:
         return read_jsonl_rows(path)
     try:
         frame = pd.read_parquet(path)
-    except OSError as exc:
-        if exc.errno is not None:
-            raise unreadable(path, exc) from exc
-        raise DataError(f"{path}: cannot be read as PARQUET ({first_line(exc)})") from exc
-    except (ValueError, pa.ArrowException) as exc:
-        raise DataError(f"{path}: cannot be read as PARQUET ({first_line(exc)})") from exc
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise _parquet_error(path, exc) from exc
     return frame, np.arange(1, len(frame) + 1), None
 
 
@@ -347,12 +343,8 @@ def parquet_chunks(path: Path, text_column: str, chunk_size: int) -> Iterator[pa
 
     try:
         pfile = pq.ParquetFile(path)
-    except OSError as exc:
-        if exc.errno is not None:
-            raise unreadable(path, exc) from exc
-        raise DataError(f"{path}: cannot be read as PARQUET ({first_line(exc)})") from exc
-    except (ValueError, pa.ArrowException) as exc:
-        raise DataError(f"{path}: cannot be read as PARQUET ({first_line(exc)})") from exc
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise _parquet_error(path, exc) from exc
     col = find_text_column(pfile.schema_arrow.names, text_column, path)
     try:
         for batch in pfile.iter_batches(batch_size=chunk_size, columns=[col]):
@@ -371,3 +363,10 @@ def find_text_column(columns: list[str], wanted: str, path: Path) -> str:
             return name
     raise DataError(f"{path}: no text column (looked for {', '.join(TEXT_COLUMNS)}); columns found: "
                     f"{', '.join(map(str, columns))}; name it with --text-column or data.text_column")
+
+
+def _parquet_error(path: Path, exc: Exception) -> DataError:
+    """An unreadable file (an OSError with an errno) or one that is not Parquet."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return unreadable(path, exc)
+    return DataError(f"{path}: cannot be read as PARQUET ({first_line(exc)})")
