@@ -93,3 +93,17 @@ def _isolated_log(tmp_path, monkeypatch):
     """Every test logs runs into its own folder, never into the checkout's runs/."""
     monkeypatch.setenv("TWEETSENT_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.delenv("TWEETSENT_LOG_URL", raising=False)
+
+
+def tiny_runs(folder: Path, seeds=(0,)) -> dict:
+    """The tiny corpus as train.csv / val.csv in ``folder`` and a one-epoch softmax run per seed
+    (``run0``, ``run1``, ...): for modules that need trained runs but not their training."""
+    from tweetsent.config.resolve import resolve_config
+    from tweetsent.runs.workflow import train_run
+
+    train, val = folder / "train.csv", folder / "val.csv"
+    _corpus(10, seed=0).to_csv(train, index=True)
+    _corpus(4, seed=1).to_csv(val, index=True)
+    runs = [train_run(resolve_config("seed-softmax", ["train.epochs=1", "features.n_features=1024"], seed), train, val,
+                      out=folder / f"run{seed}", figures=False).run_dir for seed in seeds]
+    return {"train": train, "val": val, "runs": runs}

@@ -17,13 +17,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from conftest import _corpus
+from conftest import tiny_runs
 from tweetsent.cli.exits import outcome
 from tweetsent.cli.main import app
-from tweetsent.config.resolve import resolve_config
 from tweetsent.data import download
 from tweetsent.models.classifier import TweetClassifier
-from tweetsent.runs.workflow import train_run
 from tweetsent.util.files import sha256_file
 
 runner = CliRunner()
@@ -106,13 +104,8 @@ CASES: dict[tuple[str, ...], tuple[list[str] | str, list[str] | str]] = {
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """Two one-epoch softmax runs on the tiny corpus (trained once for the whole module)."""
-    folder = tmp_path_factory.mktemp("trained")
-    train, val = folder / "train.csv", folder / "val.csv"
-    _corpus(10, seed=0).to_csv(train, index=True)
-    _corpus(4, seed=1).to_csv(val, index=True)
-    runs = [train_run(resolve_config("seed-softmax", ["train.epochs=1"], seed), train, val, out=folder / f"run{seed}",
-                      figures=False).run_dir for seed in (0, 1)]
-    return {"train": train, "val": val, "run": runs[0], "run2": runs[1]}
+    made = tiny_runs(tmp_path_factory.mktemp("trained"), seeds=(0, 1))
+    return {"train": made["train"], "val": made["val"], "run": made["runs"][0], "run2": made["runs"][1]}
 
 
 @pytest.fixture

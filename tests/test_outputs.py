@@ -26,11 +26,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from conftest import _corpus
+from conftest import tiny_runs
 from tweetsent.cli.main import app
-from tweetsent.config.resolve import resolve_config
 from tweetsent.runs.outputs import remove_unfinished, run_owner, unfinished_runs
-from tweetsent.runs.workflow import train_run
 from tweetsent.util.files import OWNER_FILE, DestinationTaken, atomic_dir, atomic_path, read_owner
 
 runner = CliRunner()
@@ -39,13 +37,8 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A one-epoch softmax run on the tiny corpus (trained once for the module), and its data."""
-    folder = tmp_path_factory.mktemp("trained")
-    train, val = folder / "train.csv", folder / "val.csv"
-    _corpus(10, seed=0).to_csv(train, index=True)
-    _corpus(4, seed=1).to_csv(val, index=True)
-    cfg = resolve_config("seed-softmax", ["train.epochs=1", "features.n_features=1024"])
-    run = train_run(cfg, train, val, out=folder / "run", figures=False).run_dir
-    return {"train": train, "val": val, "run": run}
+    made = tiny_runs(tmp_path_factory.mktemp("trained"))
+    return {"train": made["train"], "val": made["val"], "run": made["runs"][0]}
 
 
 @pytest.fixture

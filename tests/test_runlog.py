@@ -16,7 +16,6 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-import time
 import uuid
 from pathlib import Path
 
@@ -464,12 +463,16 @@ def test_a_reused_pid_does_not_keep_a_dead_run_alive():
     assert not process_gone(os.getpid(), None)
 
 
-def test_parallel_writers_lose_nothing(log_url):
+def test_parallel_writers_lose_nothing(log_url, tmp_path):
     writer = """
         import sys, time
+        from pathlib import Path
         from tweetsent.runlog.log import RunLog
-        url, tag, go = sys.argv[1], sys.argv[2], float(sys.argv[3])
-        time.sleep(max(0.0, go - time.time()))  # start together, schema creation included
+        url, tag, go = sys.argv[1], sys.argv[2], Path(sys.argv[3])
+        for _ in range(6000):  # start together, schema creation included: wait for the go file
+            if go.exists():
+                break
+            time.sleep(0.01)
         log = RunLog.open(url)
         for i in range(5):
             run_id = log.start(kind="trial", config={"worker": tag, "train": {"seed": i}}, name=f"{tag}-{i}")
@@ -478,8 +481,9 @@ def test_parallel_writers_lose_nothing(log_url):
             log.finish(run_id, metrics={"f1_macro": 0.5 + i / 100, "accuracy": 0.6}, best_epoch=5)
         log.close()
     """
-    go = time.time() + 1.5
+    go = tmp_path / "go"
     workers = [_python(writer, log_url, tag, str(go)) for tag in ("w1", "w2", "w3")]
+    go.touch()  # all three are waiting for it, or will find it at once
     assert [w.wait(timeout=120) for w in workers] == [0, 0, 0]
     with RunLog.open(log_url) as log:
         records = log.list()
