@@ -2,7 +2,10 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+import tweetsent.data.text as text_module
 from tweetsent.data.text import tokenize, tokenize_batch
 from tweetsent.features.embeddings import Embeddings
 from tweetsent.features.pooling import EmbeddingAverager
@@ -17,8 +20,25 @@ from tweetsent.features.pooling import EmbeddingAverager
     ("\"null\" 'quoted' \U0001f64c\U0001f64c", ['"', "null", '"', "'", "quoted", "'", "\U0001f64c", "\U0001f64c"]),
     ("   ", []),
 ])
-def test_tweet_tokenizer(text, tokens):
+@pytest.mark.parametrize("engine", ["regex", "arrow"])
+def test_tweet_tokenizer(monkeypatch, engine, text, tokens):
+    if engine == "arrow":
+        monkeypatch.setattr(text_module, "_SMALL_BATCH", 0)
     assert tokenize(text, "tweet") == tokens
+
+
+# Tweet-like text: ASCII, the characters the RE2 -> regex rewrites are about (whitespace kinds,
+# apostrophes, newlines), accented and Greek letters in both cases, other digits, emoji, symbols.
+_ALPHABET = st.sampled_from(
+    list("abcXYZ019 _'\"#@.:/!?-&;\t\n\r\f\v\u00a0\u2003") + ["http://", "https://t.co/", "www.", "&amp;", "n't", "'s", "'ll"]
+    + list("\u00e9\u00c9\u00df\u03c3\u03a3\u0130\u00b2\u0663\u2019\u201c\u2026\u00bd\U0001f64c\u2764\u00ae\u02bc"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(_ALPHABET, max_size=30).map("".join), min_size=1, max_size=8))
+def test_the_small_batch_engine_tokenizes_as_arrow_does(tweets):
+    assert text_module._tokens_small(text_module._as_arrow(tweets)).to_pylist() \
+        == text_module._tokens_arrow(text_module._as_arrow(tweets), "tweet").to_pylist()
 
 
 def test_whitespace_tokenizer_is_the_studys():

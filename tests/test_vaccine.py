@@ -55,3 +55,14 @@ def test_a_network_distilled_from_a_preset_teacher_on_the_vaccine_data(tmp_path)
     assert metrics["accuracy"] >= FLOORS["seed-prelu"][0]
     meta = json.loads((tmp_path / "run" / "model" / "model.json").read_text())
     assert meta["distill"] == {"teacher": "tfidf-softmax", "alpha": 0.5}
+
+
+def test_both_tokenizer_engines_agree_on_every_vaccine_tweet():
+    import pyarrow as pa
+
+    from tweetsent.data import text
+    from tweetsent.data.tables import read_dataset
+
+    texts = [t for path in vaccine_files() for t in read_dataset(path).texts]
+    arr = pa.array(texts, type=pa.large_string())
+    assert text._tokens_small(arr).to_pylist() == text._tokens_arrow(arr, "tweet").to_pylist()
