@@ -32,6 +32,21 @@ def test_tfidf_weights_rare_ngrams_higher():
     assert len(weights) == 2 and weights[0] < weights[1]  # "the" is everywhere, "a" is not
 
 
+def test_tfidf_rows_equal_scikit_learns_on_the_same_tokens():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from tweetsent.data.text import tokenize_batch
+
+    train = ["vaccines save lives", "the flu shot", "the vaccine is poison", "poison poison the shot"]
+    hasher = NgramHasher(word_ngrams=(1, 2), n_features=2**16, tfidf=True).fit(train)
+    ours = hasher.transform(train)
+    ref = TfidfVectorizer(ngram_range=(1, 2), token_pattern=r"\S+", lowercase=False, sublinear_tf=True)
+    theirs = ref.fit_transform([" ".join(t) for t in tokenize_batch(train)])
+    # Same n-grams (hashing without collisions here), so the sorted non-zero weights of each row agree.
+    for i in range(len(train)):
+        np.testing.assert_allclose(np.sort(ours[i].data), np.sort(theirs[i].data), rtol=1e-6)
+
+
 def test_char_ngrams_add_features():
     words = NgramHasher(word_ngrams=(1, 1), n_features=2**12).transform(["vaccine"])
     both = NgramHasher(word_ngrams=(1, 1), char_ngrams=(2, 3), n_features=2**12).transform(["vaccine"])

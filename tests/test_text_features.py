@@ -23,7 +23,7 @@ from tweetsent.features.pooling import EmbeddingAverager
 @pytest.mark.parametrize("engine", ["regex", "arrow"])
 def test_tweet_tokenizer(monkeypatch, engine, text, tokens):
     if engine == "arrow":
-        monkeypatch.setattr(text_module, "_SMALL_BATCH", 0)
+        monkeypatch.setattr(text_module, "SMALL_BATCH", 0)
     assert tokenize(text, "tweet") == tokens
 
 
@@ -99,3 +99,19 @@ def test_parallel_tokenization_equals_serial(monkeypatch):
     monkeypatch.setattr(text, "_PARALLEL_MIN", 10)
     monkeypatch.setattr(text.os, "cpu_count", lambda: 3)
     assert text.tokenize_arrow(tweets).to_pylist() == serial
+
+
+def test_small_batches_look_words_up_as_the_arrow_join_does(monkeypatch):
+    import tweetsent.features.pooling as pooling
+
+    words = ["safe", "vaccine", "safe", ".", "n't", "flu", "#"]  # "safe" twice: the first row wins in both paths
+    emb = Embeddings(np.arange(len(words) * 2, dtype=np.float32).reshape(-1, 2), words, "t", "t")
+    tweets = ["Safe vaccine . zzz", "I don't get the #flu shot!!", "\U0001f64c \U0001f64c", "", "safe safe"]
+    for punctuation in (False, True):
+        averager = EmbeddingAverager(emb, punctuation=punctuation)
+        small = averager.token_ids(tweets)
+        monkeypatch.setattr(pooling, "SMALL_BATCH", 0)
+        large = averager.token_ids(tweets)
+        monkeypatch.undo()
+        assert small.ids.tolist() == large.ids.tolist() and small.doc.tolist() == large.doc.tolist()
+        assert small.ids[0] == 0 and np.array_equal(averager.pool(small), averager.pool(large))

@@ -32,7 +32,7 @@ import regex
 
 from tweetsent.config.settings import TOKENIZERS
 
-__all__ = ["tokenize_arrow", "tokenize_batch", "tokenize", "normalize_for_encoder"]
+__all__ = ["tokenize_arrow", "tokenize_batch", "tokenize", "normalize_for_encoder", "SMALL_BATCH"]
 
 
 # Literal replacements first (cheaper than regular expressions): entities, typographic quotes.
@@ -58,8 +58,9 @@ _AFTER_LOWER = (
 _LINK = re.compile(_URL)
 # Below this many tweets one thread is quicker than splitting the batch.
 _PARALLEL_MIN = 20_000
-# Below this many tweets the precompiled patterns beat Arrow's compile-per-call (crossover ~350).
-_SMALL_BATCH = 256
+# Below this many tweets the precompiled patterns beat Arrow's compile-per-call (crossover ~350);
+# featurisers use the same bound for their own per-call costs (a hash table of the vocabulary).
+SMALL_BATCH = 256
 
 
 def _compiled(pairs: tuple[tuple[str, str], ...]) -> tuple[tuple[regex.Pattern, str], ...]:
@@ -120,7 +121,7 @@ def tokenize_arrow(texts: Sequence[str] | pa.Array | pa.ChunkedArray, tokenizer:
 
 
 def _tokens(arr: pa.Array, tokenizer: str) -> pa.ListArray:
-    if tokenizer == "tweet" and len(arr) < _SMALL_BATCH:
+    if tokenizer == "tweet" and len(arr) < SMALL_BATCH:
         return _tokens_small(arr)
     return _tokens_arrow(arr, tokenizer)
 

@@ -61,8 +61,9 @@ class Embeddings:
 
     @functools.cached_property
     def index(self) -> dict[str, int]:
-        """Word -> row, built on first use (featurisers look words up in Arrow instead)."""
-        return {word: i for i, word in enumerate(self.words)}
+        """Word -> row of its first occurrence, built on first use (for small batches; large ones
+        are looked up in Arrow, which also answers the first occurrence)."""
+        return {word: i for i, word in reversed(list(enumerate(self.words)))}
 
     @property
     def dim(self) -> int:

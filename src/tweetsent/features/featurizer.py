@@ -21,6 +21,7 @@ import scipy.sparse as sp
 import torch
 
 from tweetsent.config.settings import INPUT_PARTS, FeaturesConfig, input_parts
+from tweetsent.data.text import tokenize_arrow
 from tweetsent.features.embeddings import load_embeddings
 from tweetsent.features.ngrams import NgramHasher
 from tweetsent.features.pooling import EmbeddingAverager
@@ -80,16 +81,18 @@ class Featurizer:
         return self
 
     def transform(self, texts: Sequence[str], record_oov: bool = False) -> Inputs:
-        dense, sparse = [], None
+        dense, sparse, shared = [], None, None
+        if self.averager and self.hasher and self.averager.tokenizer == self.hasher.tokenizer:
+            shared = tokenize_arrow(texts, self.hasher.tokenizer)  # both parts read the same tokens: tokenise once
         if self.averager:
-            tokens = self.averager.token_ids(texts)
+            tokens = self.averager.token_ids(texts, shared)
             if record_oov:
                 self.oov_ = {"token_rate": tokens.oov_rate(), "tweets_without_known_word": tokens.empty_docs()}
             dense.append(self.averager.pool(tokens))
         if self.sentence:
             dense.append(self.sentence.encode(texts))
         if self.hasher:
-            sparse = self.hasher.transform(texts)
+            sparse = self.hasher.transform(texts, shared)
         joined = torch.from_numpy(np.ascontiguousarray(np.hstack(dense) if len(dense) > 1 else dense[0])) if dense else None
         return Inputs(joined, sparse)
 

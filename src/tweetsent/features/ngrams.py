@@ -66,9 +66,11 @@ class NgramHasher:
             out.append(HashingVectorizer(ngram_range=self.char_ngrams, analyzer="char_wb", **common))
         return out
 
-    def counts(self, texts: Sequence[str]) -> sp.csr_matrix:
-        """Raw hashed counts, (n_tweets, n_features)."""
-        joined = pc.binary_join(tokenize_arrow(texts, self.tokenizer), pa.scalar(" ", pa.large_string()))
+    def counts(self, texts: Sequence[str], tokens: pa.ListArray | None = None) -> sp.csr_matrix:
+        """Raw hashed counts, (n_tweets, n_features); ``tokens``: ``texts`` already tokenised by ``self.tokenizer``."""
+        if tokens is None:
+            tokens = tokenize_arrow(texts, self.tokenizer)
+        joined = pc.binary_join(tokens, pa.scalar(" ", pa.large_string()))
         normalised = joined.to_pylist()
         parts = [vec.transform(normalised) for vec in self._vectorizers()]
         return sum(parts[1:], parts[0]).tocsr() if parts else sp.csr_matrix((len(normalised), self.n_features))
@@ -82,16 +84,16 @@ class NgramHasher:
             self.idf_ = (np.log((1 + n) / (1 + df)) + 1).astype(np.float32)  # scikit-learn's smooth idf
         return self
 
-    def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
-        """(n_tweets, n_features) float32 CSR, rows L2-normalised."""
+    def transform(self, texts: Sequence[str], tokens: pa.ListArray | None = None) -> sp.csr_matrix:
+        """(n_tweets, n_features) float32 CSR, rows L2-normalised (``tokens`` as in `counts`)."""
         from sklearn.preprocessing import normalize
 
-        X = self.counts(texts)
+        X = self.counts(texts, tokens)
         if self.tfidf:
             if self.idf_ is None:
                 raise RuntimeError("NgramHasher.fit must run before transform when tfidf is on")
             X.data = 1.0 + np.log(X.data)  # sublinear tf
-            X = X @ sp.diags(self.idf_)
+            X.data *= self.idf_[X.indices]  # each column times its IDF: X @ diag(idf), without building the diagonal
         return normalize(X.astype(np.float32), copy=False).tocsr()
 
     def settings(self) -> dict:
