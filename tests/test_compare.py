@@ -212,13 +212,55 @@ def test_html_report_is_one_self_contained_file(tmp_path, runs):
     assert page.count("data:image/png;base64,") >= 4  # loss, f1, roc and one confusion matrix per run
     # no external resource: tweets may mention URLs as text, but nothing is loaded from one
     assert not re.search(r"""(src|href)\s*=\s*['"]?(https?:)?//|url\(|@import|<link|<script""", page)
-    assert SCRIPT_TWEET not in page and html_escaped(SCRIPT_TWEET) in page
+    assert SCRIPT_TWEET not in page and "&lt;" in page and "<span class=\"tok\"" in page
+    plain = write_report(runs, folder / "plain.html", n_resamples=100, highlight=False).read_text(encoding="utf-8")
+    assert html_escaped(SCRIPT_TWEET) in plain and "<span class=\"tok\" style=\"background: rgba(220" not in plain
     for run_dir in runs:
         metrics = json.loads((run_dir / "metrics.json").read_text())
         for key in ("accuracy", "f1_macro", "f1_weighted", "loss", "roc_auc_macro"):
             assert f"{metrics[key]:.4f}" in page, key
     assert "Rule: Overfitting when validation loss rose" in page and "McNemar" in page
     assert stylesheet() in page  # the one stylesheet, inlined whole
+
+
+def test_misclassified_tweets_are_highlighted_by_their_contribution_to_the_wrong_label(tmp_path, runs):
+    from html import unescape
+
+    from tweetsent.models.classifier import TweetClassifier
+    from tweetsent.models.explain import explain
+
+    page = write_report(runs[:1], tmp_path / "one.html", n_resamples=100, n_examples=2).read_text(encoding="utf-8")
+    section = page[page.index("<h2>Misclassified tweets</h2>"):page.index("<h2>Runs</h2>")]
+    rows = re.findall(r'<tr><td class="l">([^<]*)</td><td class="l">([^<]*)</td><td>([0-9.]+)</td><td class="tweet">(.*?)</td></tr>',
+                      section, re.S)
+    assert rows, section
+    confidences = [float(c) for _, _, c, _ in rows]
+    assert confidences == sorted(confidences, reverse=True)  # most confident errors first, whatever the class
+    clf = TweetClassifier.load(runs[0])
+    for true, predicted, _, cell in rows:
+        assert true != predicted
+        text = unescape(re.sub(r"<[^>]+>", "", cell))  # the spans cover the tweet exactly, in order
+        spans = re.findall(r'title="([+-][0-9.]+)">([^<]*)</span>', cell)
+        tokens = explain(clf, [text])[0]["tokens"]
+        strongest = max(tokens, key=lambda t: abs(t["contributions"][predicted]))
+        # the darkest span is the token that moved the wrong label's probability most
+        darkest = max(spans, key=lambda s: abs(float(s[0])))
+        assert unescape(darkest[1]) == text[strongest["start"]:strongest["end"]]
+        assert float(darkest[0]) == pytest.approx(strongest["contributions"][predicted], abs=5e-4)
+
+    md = write_report(runs[:1], tmp_path / "one.md", format="md", n_resamples=100).read_text(encoding="utf-8")
+    assert "| true | predicted | confidence | tweet | why |" in md
+    assert re.search(r"\| (–|[^|]+ \(\+\d\.\d\d\)) \|\n", md)  # the tokens that pushed towards the wrong label, if any
+
+
+def test_a_run_without_its_model_is_reported_without_highlights(tmp_path, runs):
+    import shutil
+
+    bare = tmp_path / "bare"
+    shutil.copytree(runs[0], bare)
+    shutil.rmtree(bare / "model")
+    page = write_report([bare], tmp_path / "bare.html", n_resamples=100).read_text(encoding="utf-8")
+    assert f"Tokens not highlighted: no model in {bare}" in page and "misclassified" in page.lower()
 
 
 def html_escaped(text):

@@ -318,4 +318,6 @@ def test_cli_data_get_with_a_damaged_copy_is_one_line_and_changes_nothing(fake_v
     (fake_vaccine / "vaccine_validation_set.csv").write_bytes(BODY[:300])
     got = CliRunner().invoke(app, ["data", "get", "vaccine", "--dest", str(dest), "--from", str(fake_vaccine)])
     assert got.exit_code == 0, got.output
-    assert _tree(dest) == {"vaccine_train_set.csv": BODY, "vaccine_validation_set.csv": BODY[:300]}
+    tree = _tree(dest)  # with the class names, written once both files are in
+    assert tree.pop("labels.toml").endswith(b'[data.label_names]\n0 = "neutral"\n1 = "anti-vax"\n2 = "pro-vax"\n')
+    assert tree == {"vaccine_train_set.csv": BODY, "vaccine_validation_set.csv": BODY[:300]}

@@ -98,9 +98,11 @@ def report(
     fmt: FormatOpt = None,
     examples: Annotated[int, typer.Option("--examples", help="Misclassified tweets shown per class and run.")] = 3,
     resamples: Annotated[int, typer.Option("--resamples", help="Bootstrap resamples for the confidence intervals.")] = 2000,
+    highlight: Annotated[bool, typer.Option("--highlight/--no-highlight", help="Load each run's model and highlight the misclassified tweets' tokens by their contribution to the wrong label.")] = True,
 ) -> None:
     """Write a report of one run, or a comparison of several: metrics, curves, verdicts, tweets."""
     from tweetsent.reporting.report import write_report
 
-    path = write_report(run_dirs, out, _format(out, fmt), n_examples=examples, n_resamples=resamples)
+    path = write_report(run_dirs, out, _format(out, fmt), n_examples=examples, n_resamples=resamples,
+                        highlight=highlight)
     typer.echo(f"report: {path}")

@@ -6,6 +6,7 @@
 
 Unknown sections, keys and choices fail by name and list the valid ones; values from
 ``--set`` are read as TOML values (``1e-3``, ``[64, 32]``, ``true``), bare words as strings.
+A table setting takes one entry at a time too: ``data.label_names.1=anti-vax``.
 """
 
 from __future__ import annotations
@@ -75,6 +76,12 @@ def _coerce(value, annotation, where: str):
     options = typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, __import__("types").UnionType) else (annotation,)
     for option in options:
         origin = typing.get_origin(option)
+        if origin is dict:  # data.label_names: keys are label values as text (an int key from Python is made text)
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}: {value!r} is not a table; give label value = name, e.g. "
+                                  f'[data.label_names] 1 = "anti-vax", or --set data.label_names.1=anti-vax')
+            _, item_type = typing.get_args(option)
+            return {str(k): _coerce(v, item_type, f"{where}.{k}") for k, v in value.items()}
         if origin is list:
             (item_type,) = typing.get_args(option)
             if isinstance(value, list):
@@ -103,13 +110,16 @@ def _apply(cfg: RunConfig, mapping: dict, source: str) -> None:
         target = getattr(cfg, section)
         hints = typing.get_type_hints(type(target))
         for key, value in values.items():
+            table, dot, entry = key.partition(".")
+            if dot and typing.get_origin(hints.get(table)) is dict:  # --set data.label_names.1=anti-vax adds one entry
+                key, value = table, {**getattr(target, table), entry: value}
             if key not in hints:
                 raise ConfigError(f"{source}: unknown key {section}.{key}; keys of [{section}]: {', '.join(hints)}")
             setattr(target, key, _coerce(value, hints[key], f"{source}: {section}.{key}"))
 
 
 def teacher_config(cfg: RunConfig) -> RunConfig | None:
-    """The validated config of a preset or TOML teacher, with the student's data, seed and holdout share;
+    """The validated config of a preset or TOML teacher, with the student's data, seed, holdout share and device;
     None when ``distill.teacher`` is empty or names a directory (a trained model)."""
     spec = cfg.distill.teacher
     if not spec or Path(spec).is_dir():
@@ -125,12 +135,13 @@ def teacher_config(cfg: RunConfig) -> RunConfig | None:
         raise ConfigError(f"distill.teacher: {spec!r} is itself distilled; give its teacher instead")
     teacher.data = dataclasses.replace(cfg.data)
     teacher.train.holdout = cfg.train.holdout
+    teacher.train.device = cfg.train.device
     return teacher
 
 
 def member_configs(cfg: RunConfig) -> list[RunConfig]:
-    """The validated configs of an ensemble's members: the ensemble's ``data`` and ``train.seed``
-    over each member's preset or file. A member listed again gets the next seed (``seed + 1``,
+    """The validated configs of an ensemble's members: the ensemble's ``data``, ``train.seed`` and
+    ``train.device`` over each member's preset or file. A member listed again gets the next seed (``seed + 1``,
     ``seed + 2``, ...), so that it trains a second model rather than a copy of the first (and
     holds out the tweets that seed draws)."""
     check_ensemble(cfg.ensemble)
@@ -144,6 +155,7 @@ def member_configs(cfg: RunConfig) -> list[RunConfig]:
         if member.model.kind == "ensemble":
             raise ConfigError(f"ensemble.members: {spec!r} is itself an ensemble; list its members instead")
         member.data = dataclasses.replace(cfg.data)
+        member.train.device = cfg.train.device
         out.append(member)
     return out
 

@@ -5,7 +5,8 @@
 Every file lands through a temporary sibling that replaces the destination only once all bytes
 arrived and the sha256 matched, so an interrupted or corrupt download leaves nothing behind. A
 data set's files are all fetched and verified before the first is written into its folder: one
-damaged file leaves the folder as it was.
+damaged file leaves the folder as it was. Once they are there, a data set with class names gets
+a ``labels.toml`` beside them (`tweetsent.data.labels`), unless one is there already.
 Sources may be ``http(s)://`` or ``file://`` URLs or plain local paths; this machine may be
 offline, so every network error points at ``--from DIR`` and ``$TWEETSENT_DATA_MIRROR``.
 """
@@ -24,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from tweetsent.data.labels import LABELS_FILE, write_label_names
 from tweetsent.errors import ConfigError, DownloadError
 from tweetsent.util.files import atomic_path, atomic_write_text, sha256_file
 
@@ -32,7 +34,8 @@ __all__ = ["DATASETS", "MIRROR_ENV", "download", "get_dataset", "fetch_embedding
 # Environment variable naming a local folder or base URL that holds copies of the data sets.
 MIRROR_ENV = "TWEETSENT_DATA_MIRROR"
 
-# Data sets by name: their files with sha256, where they are published, and what labels mean.
+# Data sets by name: their files with sha256, where they are published, and what labels mean
+# (written beside the files as labels.toml).
 DATASETS: dict[str, dict] = {
     "vaccine": {
         "files": {
@@ -128,7 +131,8 @@ def get_dataset(name: str, dest: Path | str | None = None, source: str | None = 
     Returns
     -------
     dict of str to Path
-        File name -> local path, in registry order.
+        File name -> local path, in registry order. The data set's class names are in
+        ``dest/labels.toml`` (written when missing; an edited one is kept).
     """
     if name not in DATASETS:
         raise ConfigError(f"unknown data set {name!r}; known data sets: {', '.join(sorted(DATASETS))}")
@@ -146,6 +150,7 @@ def get_dataset(name: str, dest: Path | str | None = None, source: str | None = 
     wanted = {filename: sha256 for filename, sha256 in info["files"].items()
               if not (paths[filename].is_file() and sha256_file(paths[filename]) == sha256)}
     if not wanted:
+        _write_labels(info, dest)
         return paths
     origins = {filename: str(local / filename) if local is not None
                else source.rstrip("/") + "/" + urllib.parse.quote(filename) for filename in wanted}
@@ -166,7 +171,14 @@ def get_dataset(name: str, dest: Path | str | None = None, source: str | None = 
         for filename in wanted:
             with atomic_path(paths[filename]) as tmp:
                 shutil.copyfile(Path(staging) / filename, tmp)
+    _write_labels(info, dest)
     return paths
+
+
+def _write_labels(info: dict, dest: Path) -> None:
+    """``labels.toml`` with the data set's class names, unless it has none or the file is there (kept as edited)."""
+    if info.get("labels") and not (dest / LABELS_FILE).exists():
+        write_label_names(dest, info["labels"])
 
 
 def _existing_folder(dest: Path) -> Path:

@@ -17,6 +17,7 @@ import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 
+from tweetsent.data.labels import class_text
 from tweetsent.errors import DataError, ModelError
 from tweetsent.evaluation.overfit import overfit_verdict
 from tweetsent.evaluation.stats import compare_pair
@@ -164,9 +165,10 @@ def _table(summaries: Sequence[dict], names: Sequence[str], verdicts: dict) -> l
     by_name = dict(zip(names, summaries))
     rows = [_row(key, label, better, {n: s["metrics"].get(key) for n, s in by_name.items()})
             for key, label, better in METRIC_ROWS]
+    label_names = summaries[0]["metrics"].get("label_names")
     for cls in summaries[0]["metrics"]["labels"]:
         for part in ("f1", "precision", "recall"):
-            rows.append(_row(f"per_class.{cls}.{part}", f"{part} class {cls}", "higher",
+            rows.append(_row(f"per_class.{cls}.{part}", f"{part} class {class_text(cls, label_names)}", "higher",
                              {n: s["metrics"]["per_class"][cls][part] for n, s in by_name.items()}))
     if any("train" in s["metrics"] for s in summaries):
         for key in ("accuracy", "f1_macro", "loss"):
@@ -209,7 +211,8 @@ def compare_summaries(summaries: Sequence[dict], n_resamples: int = 2000, seed: 
     return {
         "runs": [{"name": n, "dir": s["dir"], "config": s["config"], "run": s["run"], "history": s["history"],
                   "metrics": s["metrics"]} for n, s in zip(names, summaries)],
-        "names": names, "labels": labels, "n": summaries[0]["metrics"]["n"],
+        "names": names, "labels": labels, "label_names": summaries[0]["metrics"].get("label_names") or {},
+        "n": summaries[0]["metrics"]["n"],
         "val": data.get("val"), "val_sha256": data.get("val_sha256"),
         "table": _table(summaries, names, verdicts), "overfit": verdicts, "pairs": pairs,
     }
@@ -229,7 +232,8 @@ def compare_runs(run_dirs: Sequence[str | Path], n_resamples: int = 2000, seed: 
     -------
     dict
         ``names`` (one per run: run.json's name, plus the folder when two share it), ``runs``
-        (name, dir, config, run, history, metrics per run), ``labels``, ``n``, ``val``,
+        (name, dir, config, run, history, metrics per run), ``labels``, ``label_names`` (the first
+        run's ``{class: name}``, ``{}`` when unnamed), ``n``, ``val``,
         ``val_sha256``, ``table`` (rows of {key, label, better, values: {name: value}, best:
         [names]}: every scalar metric, per-class F1/precision/recall, train scores when
         recorded, training seconds, best epoch, epoch of lowest validation loss, epochs run,

@@ -45,7 +45,8 @@ def expected_calibration_error(y_true, proba: np.ndarray, classes: list, n_bins:
     return float(sum(c / n * abs(a - f) for c, a, f in zip(bins["count"], bins["accuracy"], bins["confidence"]) if c))
 
 
-def compute_metrics(y_true, proba: np.ndarray, classes: list, thresholds: dict | None = None) -> dict:
+def compute_metrics(y_true, proba: np.ndarray, classes: list, thresholds: dict | None = None,
+                    names: list[str] | None = None) -> dict:
     """Every score tweetsent reports, for one labelled set.
 
     Parameters
@@ -59,6 +60,8 @@ def compute_metrics(y_true, proba: np.ndarray, classes: list, thresholds: dict |
     thresholds : dict, optional
         How the decisions were made (`TweetClassifier.decision`); copied under ``thresholds``
         so the numbers say whether tuned thresholds were applied.
+    names : list of str, optional
+        One name per class (`TweetClassifier.class_names_`), copied under ``label_names``.
 
     Returns
     -------
@@ -67,7 +70,7 @@ def compute_metrics(y_true, proba: np.ndarray, classes: list, thresholds: dict |
         cross-entropy of ``proba``, ``roc_auc_macro`` one-vs-rest), ``per_class`` (keyed by
         ``str(class)``: precision, recall, f1, support, roc_auc), ``confusion_matrix`` (rows:
         true, columns: predicted), ``labels``, ``n``, ``ece`` (expected calibration error,
-        15 bins) and, when given, ``thresholds``.
+        15 bins) and, when given, ``thresholds`` and ``label_names`` (``{str(class): name}``).
     """
     y_true = np.asarray(y_true)
     classes = list(classes)
@@ -93,4 +96,8 @@ def compute_metrics(y_true, proba: np.ndarray, classes: list, thresholds: dict |
     out["ece"] = expected_calibration_error(y_true, proba, classes) if len(y_true) else None
     if thresholds is not None:
         out["thresholds"] = thresholds
+    if names is not None:
+        if len(names) != len(classes):
+            raise ValueError(f"{len(names)} class names for {len(classes)} classes; give one name per class")
+        out["label_names"] = {str(c): str(name) for c, name in zip(classes, names)}
     return out

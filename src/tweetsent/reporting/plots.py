@@ -4,7 +4,7 @@
     png = figure_png(fig)                 # PNG bytes, for a report; the figure is closed
 
 Every function takes plain data (a history list, metrics dict, labels and probabilities) and
-returns a Figure, so notebooks show them inline and runs save them as PNG. matplotlib is
+returns a Figure (classes named ``"1 (anti-vax)"`` where ``names``, ``{str(class): name}``, is given), so notebooks show them inline and runs save them as PNG. matplotlib is
 imported inside the functions: ``tweetsent --help`` stays instant.
 """
 
@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+
+from tweetsent.data.labels import class_text
 
 __all__ = [
     "confusion_figure",
@@ -78,7 +80,8 @@ def f1_curves(histories: Mapping[str, Sequence[dict]] | Sequence[dict]):
     return fig
 
 
-def roc_curves(y_true, probas: Mapping[str, np.ndarray] | np.ndarray, classes: Sequence):
+def roc_curves(y_true, probas: Mapping[str, np.ndarray] | np.ndarray, classes: Sequence,
+               names: Mapping[str, str] | None = None):
     """One-vs-rest ROC curve per class with its AUC; one panel per class, one line per model."""
     from sklearn.metrics import roc_auc_score, roc_curve
 
@@ -95,12 +98,13 @@ def roc_curves(y_true, probas: Mapping[str, np.ndarray] | np.ndarray, classes: S
                 auc = roc_auc_score(positive, proba[:, k])
                 ax.plot(fpr, tpr, color=f"C{i}", label=f"{name + ' ' if name else ''}AUC {auc:.3f}")
         ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle=":")
-        ax.set(title=f"class {cls}", xlabel="false positive rate", ylabel="true positive rate" if k == 0 else None)
+        ax.set(title=f"class {class_text(cls, names)}", xlabel="false positive rate", ylabel="true positive rate" if k == 0 else None)
         ax.legend(loc="lower right", fontsize="small")
     return fig
 
 
-def confusion_figure(matrix: Sequence[Sequence[int]], labels: Sequence, title: str = "Confusion matrix"):
+def confusion_figure(matrix: Sequence[Sequence[int]], labels: Sequence, title: str = "Confusion matrix",
+                     names: Mapping[str, str] | None = None):
     """Counts with row-normalised shading (rows: true class, columns: predicted)."""
     plt = _plt()
     m = np.asarray(matrix)
@@ -111,8 +115,9 @@ def confusion_figure(matrix: Sequence[Sequence[int]], labels: Sequence, title: s
         for j in range(m.shape[1]):
             ax.text(j, i, f"{m[i, j]}\n{share[i, j]:.0%}", ha="center", va="center",
                     color="white" if share[i, j] > 0.6 else "black", fontsize=9)
-    ax.set_xticks(range(len(labels)), labels=[str(x) for x in labels])
-    ax.set_yticks(range(len(labels)), labels=[str(x) for x in labels])
+    ticks = [class_text(x, names) for x in labels]
+    ax.set_xticks(range(len(labels)), labels=ticks)
+    ax.set_yticks(range(len(labels)), labels=ticks)
     ax.set(xlabel="predicted", ylabel="true", title=title)
     return fig
 
@@ -145,14 +150,17 @@ def reliability_figure(y_true, proba: np.ndarray, classes: Sequence, n_bins: int
 
 
 def save_run_figures(folder, history: Sequence[dict], metrics: dict, y_true, proba: np.ndarray, classes: Sequence) -> list[str]:
-    """Write loss.png, f1.png, roc.png, confusion.png and reliability.png into ``folder``; return their names."""
+    """Write loss.png, f1.png, roc.png, confusion.png and reliability.png into ``folder``; return their names.
+
+    The classes are named as ``metrics["label_names"]`` names them, when it does."""
     from pathlib import Path
 
     plt = _plt()
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    figures = {"confusion.png": confusion_figure(metrics["confusion_matrix"], metrics["labels"]),
-               "roc.png": roc_curves(y_true, proba, classes),
+    names = metrics.get("label_names")
+    figures = {"confusion.png": confusion_figure(metrics["confusion_matrix"], metrics["labels"], names=names),
+               "roc.png": roc_curves(y_true, proba, classes, names),
                "reliability.png": reliability_figure(y_true, proba, classes)}
     if history:
         figures["loss.png"] = loss_curves(history)

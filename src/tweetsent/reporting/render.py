@@ -6,7 +6,8 @@ Templates live in ``tweetsent/reporting/templates`` and are loaded with `jinja2.
 so they work from an installed wheel as from a checkout. ``*.html.j2`` templates are autoescaped;
 Markdown ones (``*.md.j2``) are not, and pass every cell through the ``md`` filter instead. Each
 HTML page inlines ``report.css`` (the ``stylesheet`` variable) and its figures as ``data:`` URIs
-(the ``data_uri`` filter), so a report is one file that opens from disk with no network.
+(the ``data_uri`` filter), so a report is one file that opens from disk with no network. The
+``class_text`` filter names a class: ``{{ cls | class_text(result.label_names) }}`` is "1 (anti-vax)".
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 import base64
 import functools
 import html
+
+from tweetsent.data.labels import class_text
 
 __all__ = ["data_uri", "md_cell", "render", "stylesheet"]
 
@@ -49,7 +52,7 @@ def _environment():
         undefined=jinja2.StrictUndefined,  # a misspelt variable fails instead of rendering as nothing
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
     )  # fmt: skip
-    env.filters.update(data_uri=data_uri, md=md_cell)
+    env.filters.update(data_uri=data_uri, md=md_cell, class_text=class_text)
     return env
 
 

@@ -60,24 +60,88 @@ def _figures(result: dict, summaries: Sequence[dict]) -> dict[str, tuple[str, by
             figures["f1"] = ("Validation macro (solid) and weighted (dotted) F1 per epoch", figure_png(f1_curves(with_f1)))
     probas = {n: s["predictions"][[f"p_{c}" for c in labels]].to_numpy() for n, s in zip(names, summaries)}
     y_true = summaries[0]["predictions"]["label"].to_numpy()
-    figures["roc"] = ("One-vs-rest ROC curve per class", figure_png(roc_curves(y_true, probas, labels)))
+    figures["roc"] = ("One-vs-rest ROC curve per class",
+                      figure_png(roc_curves(y_true, probas, labels, result.get("label_names"))))
     for i, (name, s) in enumerate(zip(names, summaries)):
-        fig = confusion_figure(s["metrics"]["confusion_matrix"], labels, title=name)
+        fig = confusion_figure(s["metrics"]["confusion_matrix"], labels, title=name, names=result.get("label_names"))
         figures[f"{_CONFUSION}{i + 1}"] = (f"Confusion matrix of {name} (rows: true, columns: predicted)", figure_png(fig))
     return figures
 
 
-def _misclassified(summaries: Sequence[dict], names: Sequence[str], labels: Sequence[str], k: int) -> dict:
-    """{run: {true class: up to k wrong tweets, most confident first}} from predictions.csv."""
+def _misclassified(summaries: Sequence[dict], names: Sequence[str], labels: Sequence[str], k: int,
+                   highlight: bool = True) -> dict:
+    """{run: (up to k wrong tweets per true class, most confident first; why tokens are not highlighted)}.
+
+    The tweets come from predictions.csv. With ``highlight``, the run's own model (``model/`` in
+    the run directory) explains them (`tweetsent.models.explain`), and each row gets ``segments``:
+    the tweet cut into ``(text, contribution to the predicted class or None)`` pieces.
+    """
     out = {}
     for name, s in zip(names, summaries):
         frame = s["predictions"]
         wrong = frame[frame["label"] != frame["predicted"]].copy()
         wrong["confidence"] = [row[f"p_{row['predicted']}"] if f"p_{row['predicted']}" in wrong.columns else None
                                for _, row in wrong.iterrows()]
-        out[name] = {cls: wrong[wrong["label"] == cls].sort_values("confidence", ascending=False, kind="stable")
-                     .head(k)[["text", "label", "predicted", "confidence"]].to_dict("records") for cls in labels}
+        rows = [r for cls in labels for r in wrong[wrong["label"] == cls]
+                .sort_values("confidence", ascending=False, kind="stable")
+                .head(k)[["text", "label", "predicted", "confidence"]].to_dict("records")]
+        rows.sort(key=lambda r: -(r["confidence"] or 0.0))
+        why = _highlight(rows, Path(s["dir"])) if highlight and rows else None
+        out[name] = (rows, why)
     return out
+
+
+def _highlight(rows: list[dict], run_dir: Path) -> str | None:
+    """Add ``segments`` to each row from the run's model; the reason when it cannot be done, else None."""
+    from tweetsent.errors import TweetsentError
+    from tweetsent.models.classifier import TweetClassifier
+    from tweetsent.models.explain import explain
+
+    if not (run_dir / "model" / "model.json").is_file():
+        return f"no model in {run_dir}"
+    try:
+        clf = TweetClassifier.load(run_dir)
+        explained = explain(clf, [str(r["text"]) for r in rows])
+    except (TweetsentError, ImportError, OSError) as exc:
+        return f"the model of {run_dir} could not explain them ({str(exc).splitlines()[0]})"
+    for row, item in zip(rows, explained):
+        row["segments"] = _segments(item["text"], item["tokens"], str(row["predicted"]))
+        row["scale"] = max((abs(v) for _, v in row["segments"] if v is not None), default=0.0)
+    return None
+
+
+def _segments(text: str, tokens: list[dict], cls: str) -> list[tuple[str, float | None]]:
+    """``text`` as consecutive pieces: each token's characters with its contribution to ``cls``, the rest with None."""
+    pieces, at = [], 0
+    for token in sorted(tokens, key=lambda t: t["start"]):
+        start, end = max(token["start"], at), token["end"]
+        if end <= start:  # a token sharing characters with the previous one (e.g. "do n't") adds to it
+            if pieces and pieces[-1][1] is not None:
+                pieces[-1] = (pieces[-1][0], pieces[-1][1] + token["contributions"].get(cls, 0.0))
+            continue
+        if start > at:
+            pieces.append((text[at:start], None))
+        pieces.append((text[start:end], token["contributions"].get(cls, 0.0)))
+        at = end
+    if at < len(text):
+        pieces.append((text[at:], None))
+    return pieces
+
+
+def _shade(contribution: float | None, scale: float = 0.0) -> str:
+    """CSS background for a token: red when it pushed towards the (wrong) predicted class, blue when
+    against; the strongest token of the tweet (``scale``, the largest absolute contribution) darkest."""
+    if contribution is None:
+        return ""
+    alpha = 0.75 * abs(contribution) / scale if scale > 0 else 0.0
+    colour = "220, 38, 38" if contribution > 0 else "37, 99, 235"
+    return f"background: rgba({colour}, {alpha:.2f})"
+
+
+def _marked(segments: list[tuple[str, float | None]], n: int = 3) -> str:
+    """Markdown: the ``n`` tokens that pushed most towards the predicted class, with their contributions."""
+    top = sorted((s for s in segments if s[1] is not None and s[1] > 0), key=lambda s: -s[1])[:n]
+    return ", ".join(f"{piece} (+{value:.2f})" for piece, value in top) or "–"
 
 
 def _config_rows(result: dict) -> list[tuple[str, list[str], bool]]:
@@ -106,8 +170,9 @@ def _context(result: dict, examples: dict) -> dict:
     return {
         "title": _title(result), "result": result, "names": result["names"], "fmt": format_value,
         "rule": next(iter(result["overfit"].values()))["rule"], "config_rows": _config_rows(result),
-        "misclassified": [(name, [r for cls in result["labels"] for r in examples[name][cls]])
-                          for name in result["names"]],
+        "misclassified": [(name, *examples[name]) for name in result["names"]],
+        "shade": _shade, "marked": _marked,
+        "highlighted": any(r.get("segments") for rows, _ in examples.values() for r in rows),
     }  # fmt: skip
 
 
@@ -129,7 +194,7 @@ def _markdown(result: dict, images: dict, examples: dict) -> str:
 
 
 def write_report(run_dirs: Sequence[str | Path], out: str | Path, format: str = "html", n_examples: int = 3,
-                 n_resamples: int = 2000, seed: int = 0) -> Path:
+                 n_resamples: int = 2000, seed: int = 0, highlight: bool = True) -> Path:
     """Write the report of one run, or the comparison of several, and return its path.
 
     Parameters
@@ -142,9 +207,12 @@ def write_report(run_dirs: Sequence[str | Path], out: str | Path, format: str = 
     format : {"html", "md"}
         ``"html"``: one file with inline CSS and base64 PNGs, no external resource.
     n_examples : int
-        Misclassified tweets shown per true class and run.
+        Misclassified tweets shown per true class and run (most confident first).
     n_resamples, seed : int
         Bootstrap settings for the paired tests.
+    highlight : bool
+        Load each run's model and highlight the tokens of the misclassified tweets by their
+        contribution to the wrong prediction (`tweetsent.models.explain`).
 
     Returns
     -------
@@ -154,17 +222,18 @@ def write_report(run_dirs: Sequence[str | Path], out: str | Path, format: str = 
     if format not in FORMATS:
         raise ConfigError(f"unknown report format {format!r}; choose one of {', '.join(FORMATS)}")
     summaries = [load_run_summary(d) for d in run_dirs]
-    return render_report(summaries, compare_summaries(summaries, n_resamples, seed), out, format, n_examples)
+    return render_report(summaries, compare_summaries(summaries, n_resamples, seed), out, format, n_examples,
+                         highlight)
 
 
 def render_report(summaries: Sequence[dict], result: dict, out: str | Path, format: str = "html",
-                  n_examples: int = 3) -> Path:
+                  n_examples: int = 3, highlight: bool = True) -> Path:
     """`write_report` for runs already read and compared (`load_run_summary`, `compare_summaries`)."""
     if format not in FORMATS:
         raise ConfigError(f"unknown report format {format!r}; choose one of {', '.join(FORMATS)}")
     out = Path(out)
     figures = _figures(result, summaries)
-    examples = _misclassified(summaries, result["names"], result["labels"], n_examples)
+    examples = _misclassified(summaries, result["names"], result["labels"], n_examples, highlight)
     if format == "html":
         atomic_write_text(out, _html(result, figures, examples))
         return out

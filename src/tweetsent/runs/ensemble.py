@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tweetsent.errors import DataError
 from tweetsent.runs.outputs import check_can_create, run_owner
-from tweetsent.runs.workflow import write_predictions
+from tweetsent.runs.workflow import class_names, write_predictions
 from tweetsent.util.files import DestinationTaken, atomic_dir, atomic_write_json, sha256_file
 from tweetsent.util.meta import package_version
 
@@ -74,9 +74,11 @@ def build_ensemble_run(run_dirs: Sequence[str | Path], out: str | Path, weights:
                                     empty=ens.config_.data.empty)
                 check_compatible(Dataset([], np.asarray(ens.classes_), "the members' training data", "", ""), data)
                 proba = ens.predict_proba(data.texts)
-                metrics = compute_metrics(data.labels, proba, ens.classes_, thresholds=ens.decision())
+                metrics = compute_metrics(data.labels, proba, ens.classes_, thresholds=ens.decision(),
+                                          names=class_names(ens))
                 atomic_write_json(tmp / "metrics.json", metrics)
-                write_predictions(tmp / "predictions.csv", data.texts, proba, ens.classes_, data.labels)
+                write_predictions(tmp / "predictions.csv", data.texts, proba, ens.classes_, data.labels,
+                                  class_names(ens))
                 info["data"] = {"train": None, "val": str(Path(val).resolve()), "train_sha256": None,
                                 "val_sha256": sha256_file(val), "n_train": 0, "n_val": len(data.texts),
                                 "text_column": data.text_column, "label_column": data.label_column}
