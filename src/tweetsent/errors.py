@@ -12,6 +12,7 @@ __all__ = [
     "EmbeddingError",
     "ModelError",
     "DownloadError",
+    "ClusterError",
 ]
 
 
@@ -39,3 +40,7 @@ class ModelError(TweetsentError):
 
 class DownloadError(TweetsentError):
     """A download that failed or whose checksum does not match."""
+
+
+class ClusterError(TweetsentError):
+    """A Dask scheduler that cannot be reached or has no workers, or a worker lost while labelling."""

@@ -7,7 +7,9 @@
 A run directory holds ``config.toml`` (resolved), ``run.json`` (data, fingerprints, timings,
 versions), ``history.json`` / ``history.csv`` (per epoch), ``metrics.json``,
 ``predictions.csv`` (validation tweets with true label, prediction and probabilities),
-``model/`` (``model.safetensors`` + ``model.json``) and ``figures/*.png``. It is built in a
+``model/`` (``model.safetensors`` + ``model.json``) and ``figures/*.png``. Class names
+(``data.label_names``, else a ``labels.toml`` beside the training file) are saved in the config and
+appear in the metrics, the predictions and the figures. It is built in a
 hidden ``.incomplete-*`` sibling and renamed into place when complete, so a directory that
 exists is a finished run. The rename never replaces anything: a default name that is taken gets
 a suffix (``...-s0-k3x9``), and a ``--out`` that appeared during training is left as it is while
@@ -17,6 +19,7 @@ the run is kept beside it (an error says where).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 import time
 from collections.abc import Sequence
@@ -25,19 +28,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 
 from tweetsent.config.settings import RunConfig
+from tweetsent.config.validate import check_named_labels
+from tweetsent.data.labels import label_names_beside
 from tweetsent.data.tables import Dataset, check_compatible, iter_text_chunks, read_dataset
 from tweetsent.errors import DataError, ModelError
 from tweetsent.features.embeddings import load_embeddings
 from tweetsent.models.classifier import TweetClassifier
+from tweetsent.runs.labelling import label_chunk, prediction_schema
 from tweetsent.runs.outputs import check_can_create, check_output_file, run_owner
 from tweetsent.training.loop import Callback, TrainingInterrupted
 from tweetsent.util.files import DestinationTaken, atomic_dir, atomic_path, atomic_write_json, sha256_file, unique_path
 from tweetsent.util.meta import package_version
 
-__all__ = ["RunResult", "train_run", "evaluate_run", "predict_file", "load_run", "write_predictions"]
+__all__ = ["RunResult", "train_run", "evaluate_run", "predict_file", "load_run", "write_predictions", "class_names"]
 
 
 @dataclass
@@ -102,15 +107,27 @@ def _absolute(path: str | Path) -> Path:
     return Path(os.path.abspath(path))
 
 
+def class_names(clf: TweetClassifier) -> list[str] | None:
+    """The classifier's class names (one per class) when its config names any, else None."""
+    return clf.class_names_ if clf.config_.data.label_names else None
+
+
 def write_predictions(path: Path, texts: Sequence[str], proba: np.ndarray, classes: Sequence,
-                      labels: np.ndarray | None = None) -> None:
-    """CSV of each tweet with its prediction and per-class probabilities (and true label)."""
+                      labels: np.ndarray | None = None, names: Sequence[str] | None = None) -> None:
+    """CSV of each tweet with its prediction and per-class probabilities (and true label).
+
+    Columns ``text``, ``label`` (when given), ``predicted``, ``predicted_name`` (with ``names``, one
+    per class) and ``p_<class>``: the values stay as they are, so the file reads back like any table.
+    """
     import pandas as pd
 
     frame = pd.DataFrame({"text": list(texts)})
     if labels is not None:
         frame["label"] = labels
-    frame["predicted"] = np.asarray(classes, dtype=object)[proba.argmax(axis=1)]
+    best = proba.argmax(axis=1)
+    frame["predicted"] = np.asarray(classes, dtype=object)[best]
+    if names is not None:
+        frame["predicted_name"] = np.asarray(names, dtype=object)[best]
     for k, cls in enumerate(classes):
         frame[f"p_{cls}"] = np.round(proba[:, k], 6)
     frame.to_csv(path, index=False)
@@ -125,7 +142,8 @@ def train_run(cfg: RunConfig, train_path: str | Path, val_path: str | Path | Non
     Parameters
     ----------
     cfg : RunConfig
-        Resolved configuration.
+        Resolved configuration. Without ``data.label_names``, the class names of a ``labels.toml``
+        beside ``train_path`` are used (`RunResult.config` holds them).
     train_path, val_path : path
         Labelled tables; without ``val_path`` no validation curves or metrics are made.
     out : path, optional
@@ -154,7 +172,14 @@ def train_run(cfg: RunConfig, train_path: str | Path, val_path: str | Path | Non
     from tweetsent.evaluation.overfit import overfit_verdict
 
     started, clock = _now(), time.perf_counter()
+    # The config's class names win; without any, those of a labels.toml beside the training file.
+    found = None if cfg.data.label_names else label_names_beside(train_path)
+    if found is not None:
+        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, label_names=found[0]))
     train = read_dataset(train_path, cfg.data.text_column, cfg.data.label_column, empty=cfg.data.empty)
+    # Checked before training, not after it (TweetClassifier.fit checks again).
+    check_named_labels(cfg.data.label_names, np.unique(train.labels),
+                       f"{found[1]}: data.label_names" if found else "data.label_names")
     val = (read_dataset(val_path, cfg.data.text_column, cfg.data.label_column, empty=cfg.data.empty)
            if val_path else None)
     if val is not None:
@@ -178,7 +203,8 @@ def train_run(cfg: RunConfig, train_path: str | Path, val_path: str | Path | Non
         train_scores = _scores(compute_metrics(train.labels, clf.predict_proba(train.texts), clf.classes_))
         if val is not None:
             proba = clf.predict_proba(val.texts)
-            metrics = {**compute_metrics(val.labels, proba, clf.classes_, thresholds=clf.decision()),
+            metrics = {**compute_metrics(val.labels, proba, clf.classes_, thresholds=clf.decision(),
+                                         names=class_names(clf)),
                        "train": train_scores}
             if clf.schedule_ is not None:
                 metrics["schedule"] = clf.schedule_  # under a time budget: planned and done steps, cut or not
@@ -204,7 +230,8 @@ def train_run(cfg: RunConfig, train_path: str | Path, val_path: str | Path | Non
                 clf.save(tmp / "model")
                 if metrics is not None:
                     atomic_write_json(tmp / "metrics.json", metrics)
-                    write_predictions(tmp / "predictions.csv", val.texts, proba, clf.classes_, val.labels)
+                    write_predictions(tmp / "predictions.csv", val.texts, proba, clf.classes_, val.labels,
+                                      class_names(clf))
                     if figures:
                         from tweetsent.reporting.plots import save_run_figures
 
@@ -236,17 +263,19 @@ def _write_history_csv(path: Path, history: list[dict]) -> None:
         writer.writerows(history)
 
 
-def load_run(run_dir: str | Path) -> TweetClassifier:
-    """The model of a run directory (or of a bare model folder)."""
+def load_run(run_dir: str | Path, device: str = "auto", engine: str = "auto") -> TweetClassifier:
+    """The model of a run directory (or of a bare model folder), on ``device`` with ``engine``
+    (`TweetClassifier.load`)."""
     run_dir = Path(run_dir)
     if not run_dir.exists():
         raise ModelError(f"{run_dir}: no such run directory; `tweetsent train` prints the one it writes")
-    return TweetClassifier.load(run_dir)
+    return TweetClassifier.load(run_dir, device=device, engine=engine)
 
 
 def evaluate_run(run_dir: str | Path, data_path: str | Path, predictions_out: str | Path | None = None,
-                 log=None) -> dict:
-    """Every metric of a trained run on another labelled file (recorded in ``log`` if given).
+                 log=None, device: str = "auto", engine: str = "auto") -> dict:
+    """Every metric of a trained run on another labelled file (recorded in ``log`` if given), predicted on
+    ``device`` with ``engine`` (`TweetClassifier.load`).
 
     Rows with an empty tweet follow the run's ``data.empty``; ``metrics["data"]["dropped_empty"]``
     counts those left out.
@@ -255,7 +284,7 @@ def evaluate_run(run_dir: str | Path, data_path: str | Path, predictions_out: st
 
     if predictions_out:
         check_output_file(predictions_out, "--predictions", inputs=[data_path])
-    clf = load_run(run_dir)
+    clf = load_run(run_dir, device, engine)
     cfg = clf.config_
     data = read_dataset(data_path, cfg.data.text_column, cfg.data.label_column, empty=cfg.data.empty)
     train_like = Dataset([], np.asarray(clf.classes_), "the model's training data", "", "")
@@ -266,61 +295,51 @@ def evaluate_run(run_dir: str | Path, data_path: str | Path, predictions_out: st
                                                if clf.embeddings_fingerprint() else {})},
                  run_dir=_absolute(run_dir), name=cfg.name or None) as logged:
         proba = clf.predict_proba(data.texts)
-        metrics = compute_metrics(data.labels, proba, clf.classes_, thresholds=clf.decision())
+        metrics = compute_metrics(data.labels, proba, clf.classes_, thresholds=clf.decision(), names=class_names(clf))
         metrics["data"] = {"path": str(Path(data_path).resolve()), "sha256": sha,
                            "dropped_empty": getattr(data, "dropped_empty", 0)}
         if predictions_out:
             with atomic_path(Path(predictions_out)) as tmp:
-                write_predictions(tmp, data.texts, proba, clf.classes_, data.labels)
+                write_predictions(tmp, data.texts, proba, clf.classes_, data.labels, class_names(clf))
         logged.finish(metrics=metrics)
     return metrics
 
 
 def predict_file(run_dir: str | Path, data: str | Path, out, chunk_size: int = 30_000,
-                 text_column: str | None = None) -> int:
+                 text_column: str | None = None, device: str = "auto", engine: str = "auto") -> int:
     """Label a big table (or stdin with ``data="-"``) chunk by chunk, in flat memory.
 
-    Writes CSV with one row per input row, in order: columns ``text``, ``label``, ``p_<class>``
-    (4 decimals) and ``empty``. A tweet that is empty or only whitespace is not guessed at: its
-    ``label`` and probabilities are left empty (null) and ``empty`` is ``true`` (``false`` on every
-    other row). ``out`` is a path or a binary stream. A path is checked before any work (not a
-    folder, not the input file) and written through `atomic_path`: an existing file is replaced
-    when the output is complete, a symbolic link is written through to its target, a device or
-    FIFO in place.
+    Writes CSV with one row per input row, in order: columns ``text``, ``label``, ``label_name``
+    (only when the model's classes are named), ``p_<class>`` (4 decimals) and ``empty``. A tweet
+    that is empty or only whitespace is not guessed at: its ``label`` (and name) and probabilities
+    are left empty (null) and ``empty`` is ``true`` (``false`` on every other row). ``out`` is a
+    path or a binary stream. A path is checked before any work (not a folder, not the input file)
+    and written through `atomic_path`: an existing file is replaced when the output is complete, a
+    symbolic link is written through to its target, a device or FIFO in place.
+
+    One chunk of ``chunk_size`` tweets is held at a time, and it is scored
+    `tweetsent.runs.labelling.SCORE_BATCH` tweets at a time, so memory does not grow with the input.
+    Many files at once, on Dask: `tweetsent.runs.distributed.predict_partitions`. The model predicts
+    on ``device`` with ``engine`` (`TweetClassifier.load`).
 
     Returns
     -------
     int
         The number of rows written (empty tweets included).
     """
-    import pyarrow.compute as pc
     from pyarrow import csv
 
     if isinstance(out, (str, Path)):
         check_output_file(out, "--out", inputs=[data])
-    clf = load_run(run_dir)
+    clf = load_run(run_dir, device, engine)
     column = clf.config_.data.text_column if text_column is None else text_column
-    classes = np.asarray(clf.classes_)
-    label_type = pa.array(classes[:1]).type
-    schema = pa.schema([("text", pa.large_string()), ("label", label_type),
-                        *[(f"p_{c}", pa.float64()) for c in clf.classes_], ("empty", pa.bool_())])
+    schema = prediction_schema(clf.classes_, class_names(clf))
 
     def _write(sink) -> int:
         count = 0
         with csv.CSVWriter(sink, schema) as writer:
             for texts in iter_text_chunks(data, column, chunk_size):
-                texts = texts.cast(pa.large_string())
-                empty = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(texts), ""), True)
-                blank = empty.to_numpy(zero_copy_only=False)  # (n,) bool
-                proba = np.zeros((len(texts), len(classes)))
-                if not blank.all():
-                    proba[~blank] = clf.predict_proba(texts.filter(pc.invert(empty)))
-                # Empty rows get placeholders here, masked to null below.
-                columns = [texts, pa.array(classes[proba.argmax(axis=1)], type=label_type, mask=blank)]
-                columns += [pa.array(np.round(proba[:, k], 4), type=pa.float64(), mask=blank)
-                            for k in range(len(classes))]
-                columns.append(empty)
-                writer.write_table(pa.Table.from_arrays(columns, schema=schema))
+                writer.write_table(label_chunk(clf, texts, schema))
                 count += len(texts)
         return count
 
