@@ -98,6 +98,8 @@ CASES: dict[tuple[str, ...], tuple[list[str] | str, list[str] | str]] = {
                    "prints its explanations on stdout; it writes no file"),
     ("serve",): (["serve", "{tmp}/missing-run"],
                  "answers over HTTP; it writes no file"),
+    ("export",): (["export", "{tmp}/missing-run"],
+                  "writes beside the run's own weights, inside the run directory it reads: no output path to give"),
 }
 
 

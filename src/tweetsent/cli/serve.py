@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from tweetsent.cli.exits import handle_errors
+from tweetsent.cli.options import DeviceOpt, EngineOpt
 from tweetsent.errors import ConfigError
 
 __all__ = ["serve"]
@@ -30,6 +31,8 @@ def serve(
     max_chars: Annotated[int, typer.Option("--max-chars", min=1, help="Most characters per tweet (422 above).")] = 5000,
     max_body: Annotated[int, typer.Option("--max-body", min=1, help="Largest request body in bytes (413 above).")] = 10 * 1024 * 1024,
     no_auth: Annotated[bool, typer.Option("--no-auth", help="Serve a non-loopback address without an API key (prints a warning).")] = False,
+    device: DeviceOpt = "auto",
+    engine: EngineOpt = "auto",
 ) -> None:
     """Serve a trained run over HTTP: POST /predict, POST /explain, GET /health, GET /model, docs at /docs."""
     try:
@@ -44,4 +47,4 @@ def serve(
     if warning:
         typer.echo(warning, err=True)
     run(run_dir, host=host, port=port, workers=workers, max_tweets=max_tweets, max_chars=max_chars,
-        max_body=max_body, api_key=api_key)
+        max_body=max_body, api_key=api_key, device=device, engine=engine)

@@ -17,6 +17,7 @@ from typing import Annotated
 import typer
 
 from tweetsent.cli.exits import handle_errors
+from tweetsent.cli.options import TrainDeviceOpt
 from tweetsent.errors import ConfigError
 
 __all__ = ["parse_duration", "tune"]
@@ -80,6 +81,7 @@ def tune(
     log_url: Annotated[str | None, typer.Option("--log-url", envvar="TWEETSENT_LOG_URL", help="Experiment log database URL (default: sqlite under --runs-dir).")] = None,
     worker: Annotated[bool, typer.Option("--worker", help="Only run trials of an existing study (another machine's share); no retrain, no report.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object on stdout.")] = False,
+    device: TrainDeviceOpt = None,
     worker_index: Annotated[int | None, typer.Option("--worker-index", hidden=True)] = None,
     until_trial: Annotated[int | None, typer.Option("--until-trial", hidden=True)] = None,
     deadline: Annotated[float | None, typer.Option("--deadline", hidden=True)] = None,
@@ -95,7 +97,8 @@ def tune(
     opts = TuneOptions(train=train_file, space=space, val=val_file, fixed=set_ or [], study=study,
                        storage=storage, n_trials=n_trials, timeout=seconds, jobs=jobs, metric=metric,
                        val_fraction=val_fraction, cv=cv, seed=seed, out=out, runs_dir=runs_dir, log_url=log_url,
-                       worker=worker, worker_index=worker_index, until_trial=until_trial, deadline=deadline)
+                       worker=worker, worker_index=worker_index, until_trial=until_trial, deadline=deadline,
+                       device=device)
     result = run_tune(opts)
     summary = result.summary()
     if worker:

@@ -33,10 +33,15 @@ INPUTS = INPUT_PARTS  # the parts; features.input joins them with "+"
 
 @dataclass
 class Inputs:
-    """A batch of features: ``dense`` (n, d) float32 tensor and/or ``sparse`` (n, m) CSR."""
+    """A batch of features: ``dense`` (n, d) float32 tensor and/or ``sparse`` (n, m) CSR.
+
+    ``device`` is where `bag` puts the sparse part's tensors (the CSR itself stays in host memory);
+    `to` sets it and moves the dense part, as a tensor's ``to`` does.
+    """
 
     dense: torch.Tensor | None = None
     sparse: sp.csr_matrix | None = None
+    device: torch.device | None = None
 
     def __len__(self) -> int:
         return len(self.dense) if self.dense is not None else self.sparse.shape[0]
@@ -44,13 +49,18 @@ class Inputs:
     def __getitem__(self, index) -> Inputs:
         rows = index.numpy() if isinstance(index, torch.Tensor) else index
         return Inputs(self.dense[index] if self.dense is not None else None,
-                      self.sparse[rows] if self.sparse is not None else None)
+                      self.sparse[rows] if self.sparse is not None else None, self.device)
+
+    def to(self, device: torch.device) -> Inputs:
+        """The same features with the dense part on ``device`` and the sparse part's `bag` made there."""
+        return Inputs(self.dense.to(device) if self.dense is not None else None, self.sparse, device)
 
     def bag(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The sparse part as ``EmbeddingBag`` arguments: (indices, offsets, per-sample weights)."""
+        """The sparse part as ``EmbeddingBag`` arguments: (indices, offsets, per-sample weights), on ``device``."""
         csr = self.sparse
-        return (torch.from_numpy(csr.indices.astype(np.int64)), torch.from_numpy(csr.indptr[:-1].astype(np.int64)),
-                torch.from_numpy(csr.data.astype(np.float32)))
+        out = (torch.from_numpy(csr.indices.astype(np.int64)), torch.from_numpy(csr.indptr[:-1].astype(np.int64)),
+               torch.from_numpy(csr.data.astype(np.float32)))
+        return out if self.device is None else tuple(t.to(self.device) for t in out)
 
 
 class Featurizer:
@@ -124,8 +134,9 @@ class Featurizer:
         return out
 
 
-def build_featurizer(cfg: FeaturesConfig, progress: bool = True) -> Featurizer:
-    """The featurizer a `FeaturesConfig` describes (loads the embeddings when they are used)."""
+def build_featurizer(cfg: FeaturesConfig, progress: bool = True, device: torch.device | None = None) -> Featurizer:
+    """The featurizer a `FeaturesConfig` describes (loads the embeddings when they are used); ``device``
+    is where MiniLM encodes sentence vectors (None: the CPU)."""
     averager = hasher = sentence = None
     parts = input_parts(cfg.input)
     if "embeddings" in parts:
@@ -134,7 +145,7 @@ def build_featurizer(cfg: FeaturesConfig, progress: bool = True) -> Featurizer:
     if "minilm" in parts:
         from tweetsent.features.minilm import MiniLMEncoder
 
-        sentence = MiniLMEncoder(cfg.minilm_max_length, progress=progress)
+        sentence = MiniLMEncoder(cfg.minilm_max_length, progress=progress, device=device)
     if "ngrams" in parts:
         hasher = NgramHasher(tuple(cfg.word_ngrams), tuple(cfg.char_ngrams), cfg.n_features, cfg.tfidf, cfg.tokenizer)
     return Featurizer(averager, hasher, sentence)

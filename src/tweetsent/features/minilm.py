@@ -116,10 +116,14 @@ class MiniLMEncoder:
         Read and write the per-dataset cache (``cache_dir()/minilm``).
     progress : bool
         Show a progress bar on stderr while encoding.
+    device : torch.device, optional
+        Where the encoder runs (None: the CPU); the vectors come back to host memory.
     """
 
-    def __init__(self, max_length: int = 128, batch_size: int = 128, cache: bool = True, progress: bool = True) -> None:
+    def __init__(self, max_length: int = 128, batch_size: int = 128, cache: bool = True, progress: bool = True,
+                 device=None) -> None:
         self.max_length, self.batch_size, self.cache, self.progress = max_length, batch_size, cache, progress
+        self.device = device
         self._model = None
 
     dim = DIM
@@ -152,6 +156,8 @@ class MiniLMEncoder:
         if self._model is None:
             self._tokenizer, self._model = load_minilm()
             self._model.eval()
+        device = self.device or torch.device("cpu")
+        self._model.to(device)
         out = np.zeros((len(texts), DIM), np.float32)
         if not texts:
             return out
@@ -163,10 +169,10 @@ class MiniLMEncoder:
             with _progress(self.progress, len(texts)) as advance, torch.no_grad():
                 for rows in batches:
                     enc = self._tokenizer([texts[i] for i in rows], padding=True, truncation=True,
-                                          max_length=self.max_length, return_tensors="pt")
+                                          max_length=self.max_length, return_tensors="pt").to(device)
                     hidden = self._model(**enc).last_hidden_state  # (batch, seq, 384)
                     vec = torch.nn.functional.normalize(mean_pool(hidden, enc["attention_mask"]), dim=1)
-                    out[rows] = vec.numpy()
+                    out[rows] = vec.cpu().numpy()
                     advance(len(rows))
         finally:
             torch.set_num_threads(threads)

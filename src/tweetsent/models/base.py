@@ -31,6 +31,7 @@ import torch
 
 from tweetsent.config.settings import RunConfig
 from tweetsent.errors import ConfigError, ModelError
+from tweetsent.training.device import resolve_device
 from tweetsent.training.loop import Callback, EarlyStopping, HoldoutLoss
 
 __all__ = ["Model", "TrainingData", "register", "model_class", "registered_kinds", "stopping_callbacks"]
@@ -72,7 +73,8 @@ class Model(ABC):
 
     Attributes set by `fit` (and `load`): ``history_`` (one record per epoch), ``best_epoch_``
     (None when not applicable), ``train_oov_`` (out-of-vocabulary rates of the training tweets,
-    or None).
+    or None). ``device`` is the torch.device that ``cfg.train.device`` names (`resolve_device`):
+    where the model trains and predicts; `to` moves it.
     """
 
     kinds: ClassVar[tuple[str, ...]] = ()
@@ -80,6 +82,7 @@ class Model(ABC):
 
     def __init__(self, cfg: RunConfig, n_classes: int, estimator: type | None = None) -> None:
         self.cfg, self.n_classes, self.estimator = cfg, n_classes, estimator
+        self.device = resolve_device(cfg.train.device)  # a ConfigError here, before any work, for cuda without a GPU
         self.history_: list[dict] = []
         self.best_epoch_: int | None = None
         self.train_oov_: dict | None = None
@@ -104,6 +107,20 @@ class Model(ABC):
     @abstractmethod
     def load(cls, cfg: RunConfig, n_classes: int, folder: Path, meta: dict, estimator: type | None = None) -> Model:
         """The model saved in ``folder`` (``meta`` is its ``model.json``)."""
+
+    def to(self, device: torch.device) -> Model:
+        """Move what the model computes with to ``device`` (what it predicts next runs there); returns itself."""
+        self.device = device
+        return self
+
+    def parts(self) -> list[Model]:
+        """The models that compute scores: this one, or an ensemble's members' (recursively)."""
+        return [self]
+
+    def set_engine(self, engine: str) -> bool:
+        """Predict with ``engine`` ("auto", "torch", "onnx", "onnx-int8"; `tweetsent.models.onnx`); True when
+        the model now runs on ONNX Runtime. Only the fine-tuned encoder has an ONNX copy: other kinds stay on torch."""
+        return False
 
     def schedule(self) -> dict | None:
         """What time budgets did to the schedule when the kind trains other estimators (an ensemble); else None."""

@@ -35,7 +35,8 @@ def fit_teacher(cfg: RunConfig, estimator: type, texts, labels, val_texts, val_l
         return None, callbacks
     teacher_cfg = teacher_config(cfg)
     if teacher_cfg is None:  # a directory: a trained model
-        return estimator.load(cfg.distill.teacher), callbacks
+        # on the student's device; the teacher's own weights, never an ONNX copy of them, make the targets
+        return estimator.load(cfg.distill.teacher, device=cfg.train.device, engine="torch"), callbacks
     teacher = estimator(teacher_cfg).fit(texts, labels, val_texts, val_labels,
                                          callbacks=[Renumbered(cb, 0, "teacher") for cb in callbacks])
     return teacher, [Renumbered(cb, teacher.epochs_done(), "student") for cb in callbacks]

@@ -93,6 +93,15 @@ class EnsembleModel(Model):
     def epochs_done(self) -> int:
         return sum(m.epochs_done() for m in self.members_)
 
+    def parts(self) -> list[Model]:
+        return [part for member in self.members_ for part in member.model_.parts()]
+
+    def to(self, device: torch.device) -> EnsembleModel:
+        self.device = device
+        for part in self.parts():
+            part.to(device)
+        return self
+
     def schedule(self) -> dict | None:
         members = [getattr(m, "schedule_", None) for m in self.members_]
         if not any(members):
@@ -145,7 +154,7 @@ class EnsembleModel(Model):
                 if not path.exists():
                     raise ModelError(f"{folder / 'model.json'}: member {path} does not exist; restore it or rebuild "
                                      f"the ensemble with `tweetsent ensemble`")
-                members.append(estimator.load(path))
+                members.append(estimator.load(path, device=cfg.train.device, engine="torch"))  # the engine: parts()
         finally:
             _LOADING.pop()
         model = cls.from_members(cfg, members, meta.get("weights"), paths, estimator)

@@ -42,12 +42,12 @@ class FeedForwardModel(Model):
 
     def fit(self, data: TrainingData, callbacks: Sequence[Callback]) -> None:
         cfg = self.cfg
-        self.featurizer_ = build_featurizer(cfg.features).fit(data.texts)
+        self.featurizer_ = build_featurizer(cfg.features, device=self.device).fit(data.texts)
         X = self.featurizer_.transform(data.texts, record_oov=True)
         self.train_oov_ = self.featurizer_.oov_
         X_val = self.featurizer_.transform(data.val_texts) if data.val_y is not None else None
         X_hold = self.featurizer_.transform(data.hold_texts) if data.hold_y is not None else None
-        self.net_ = self._build_net()
+        self.net_ = self._build_net().to(self.device)  # initialised in host memory (same weights anywhere), then moved
         criterion = make_criterion(cfg.train, class_weights(cfg.train.class_weight, data.y.numpy(), self.n_classes))
         stopping = stopping_callbacks(cfg, data, lambda net: predict_scores(net, X_hold), criterion)
         self.history_ = train_network(self.net_, X, data.y, X_val, data.val_y, cfg.train, [*stopping, *callbacks],
@@ -56,6 +56,13 @@ class FeedForwardModel(Model):
 
     def scores(self, texts: Sequence[str]) -> torch.Tensor:
         return predict_scores(self.net_, self.featurizer_.transform(texts))
+
+    def to(self, device: torch.device) -> FeedForwardModel:
+        self.device = device
+        self.net_.to(device)
+        if self.featurizer_.sentence is not None:
+            self.featurizer_.sentence.device = device
+        return self
 
     def identity(self) -> dict:
         return self.featurizer_.identity()
@@ -68,7 +75,7 @@ class FeedForwardModel(Model):
     @classmethod
     def load(cls, cfg: RunConfig, n_classes: int, folder: Path, meta: dict, estimator: type | None = None) -> FeedForwardModel:
         model = cls(cfg, n_classes, estimator)
-        model.featurizer_ = build_featurizer(cfg.features)
+        model.featurizer_ = build_featurizer(cfg.features, device=model.device)
         emb, was = model.featurizer_.embeddings, meta.get("features", {}).get("embeddings", {})
         if emb is not None and (emb.dim != was.get("dim") or emb.fingerprint != was.get("fingerprint")):
             raise EmbeddingError(f"{folder / 'model.json'}: the model was trained on embeddings {was.get('spec')} "
@@ -81,5 +88,5 @@ class FeedForwardModel(Model):
             model.net_.load_state_dict({k: v for k, v in tensors.items() if not k.startswith("features.")})
         except (RuntimeError, ValueError, KeyError) as exc:
             raise weights_mismatch(folder / "model.safetensors", exc) from exc
-        model.net_.eval()
+        model.net_.to(model.device).eval()  # read into host memory, then moved: a GPU's weights load anywhere
         return model

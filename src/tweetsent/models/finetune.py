@@ -1,8 +1,12 @@
-"""all-MiniLM-L6-v2 fine-tuned end to end with a linear head, on the CPU, within a time budget.
+"""all-MiniLM-L6-v2 fine-tuned end to end with a linear head, on the CPU or a CUDA GPU, within a time budget.
 
     model = FinetuneModel.pretrained(n_classes=3, dropout=0.1)
     history = train_finetune(model, tokenizer, texts, y, val_texts, y_val, cfg.finetune, cfg.train, callbacks)
     logits = predict_logits(model, tokenizer, texts, max_length=64)      # (n, 3)
+
+Training and prediction run where the model's parameters are (``model.to(device)``): batches are
+padded in host memory and moved there, scores come back to host memory. ``finetune.precision``
+"auto" is bfloat16 autocast on a CUDA GPU that supports it (and on a CPU with AVX-512 BF16 or AMX).
 
 The model only maps wordpieces to scores: mean pooling of the encoder's last hidden states
 (as sentence-transformers), dropout, one linear layer. The loop is the network's, with the
@@ -10,7 +14,8 @@ transformer's habits: AdamW, linear warm-up then linear decay, and batches of tw
 similar length (little padding). With a time budget the pace of the first 5% of the steps
 decides whether the whole schedule fits; if not, the decay is brought forward so the learning
 rate reaches zero as the budget runs out, and training stops mid-epoch at the budget.
-`FinetunedEncoder` is the ``model.kind = "finetune"`` that `TweetClassifier` drives.
+`FinetunedEncoder` is the ``model.kind = "finetune"`` that `TweetClassifier` drives; it predicts
+through an ONNX copy of itself when one was exported beside its weights (`tweetsent.models.onnx`).
 """
 
 from __future__ import annotations
@@ -30,7 +35,9 @@ from tweetsent.data.text import normalize_for_encoder
 from tweetsent.errors import ModelError
 from tweetsent.features.minilm import length_batches, load_minilm, mean_pool
 from tweetsent.models.base import Model, TrainingData, register, stopping_callbacks
+from tweetsent.models.onnx import OnnxEncoder, export_encoder, find_export
 from tweetsent.models.weights import read_weights, weights_mismatch, write_weights
+from tweetsent.training.device import autocast, bf16_supported, module_device
 from tweetsent.training.loop import (
     Callback,
     TimeBudget,
@@ -64,13 +71,11 @@ class FinetuneModel(nn.Module):
         return self.head(self.dropout(mean_pool(hidden, attention_mask)))  # (b, n_classes)
 
 
-def use_bf16(precision: str) -> bool:
-    """Whether ``finetune.precision`` means bfloat16 autocast on this CPU."""
+def use_bf16(precision: str, device: torch.device | None = None) -> bool:
+    """Whether ``finetune.precision`` means bfloat16 autocast on ``device`` (None: the CPU): "auto" where the
+    device runs it fast (`bf16_supported`)."""
     if precision == "auto":
-        try:
-            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-        except (AttributeError, RuntimeError):
-            return False
+        return bf16_supported(device or torch.device("cpu"))
     return precision == "bf16"
 
 
@@ -97,25 +102,44 @@ def _pad(ids: list[list[int]], rows, pad_id: int) -> tuple[torch.Tensor, torch.T
     return batch, mask
 
 
+def _forward(model: FinetuneModel, ids: list[list[int]], rows, pad_id: int, device: torch.device,
+             bf16: bool) -> torch.Tensor:
+    """(len(rows), n_classes) float32 scores on ``device`` of the tweets at ``rows``, padded in host memory."""
+    input_ids, mask = _pad(ids, rows, pad_id)
+    with autocast(device, bf16):
+        scores = model(input_ids.to(device), mask.to(device))
+    return scores.float()
+
+
 @torch.no_grad()
 def _logits(model: FinetuneModel, ids: list[list[int]], pad_id: int, batch_size: int = 128,
             bf16: bool = False) -> torch.Tensor:
     was_training = model.training
     model.eval()
+    device = module_device(model)
     out = torch.zeros((len(ids), model.head.out_features))
     for rows in length_batches(np.array([len(x) for x in ids]), batch_size):
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            scores = model(*_pad(ids, rows, pad_id))
-        out[torch.from_numpy(rows)] = scores.float()
+        out[torch.from_numpy(rows)] = _forward(model, ids, rows, pad_id, device, bf16).cpu()
     model.train(was_training)
+    return out
+
+
+def _onnx_logits(session: OnnxEncoder, ids: list[list[int]], pad_id: int, n_classes: int,
+                 batch_size: int = 128) -> torch.Tensor:
+    """`_logits` through ONNX Runtime: the same batches, (n, n_classes) float32."""
+    out = torch.zeros((len(ids), n_classes))
+    for rows in length_batches(np.array([len(x) for x in ids]), batch_size):
+        input_ids, mask = _pad(ids, rows, pad_id)
+        out[torch.from_numpy(rows)] = torch.from_numpy(session.run(input_ids.numpy(), mask.numpy()))
     return out
 
 
 def predict_logits(model: FinetuneModel, tokenizer, texts: Sequence[str] | None, max_length: int,
                    batch_size: int = 128, ids: list[list[int]] | None = None, bf16: bool = False,
                    normalize: bool = False) -> torch.Tensor:
-    """Raw scores in eval mode, (n, n_classes), tweets batched by length (``ids``: already encoded;
-    ``bf16``: bfloat16 autocast, as the model was trained; ``normalize``: as in `encode_ids`)."""
+    """Raw scores in eval mode, (n, n_classes) in host memory, tweets batched by length, computed where the
+    model is (``ids``: already encoded; ``bf16``: bfloat16 autocast, as the model was trained;
+    ``normalize``: as in `encode_ids`)."""
     ids = encode_ids(tokenizer, texts, max_length, normalize) if ids is None else ids
     return _logits(model, ids, tokenizer.pad_token_id, batch_size, bf16)
 
@@ -189,7 +213,8 @@ def _train(model, tokenizer, texts, y, val_texts, y_val, ft, train, callbacks) -
     lengths = np.array([len(x) for x in ids])
     val_ids = encode_ids(tokenizer, val_texts, ft.max_length, ft.normalize) if val_texts is not None and y_val is not None else None
     n_classes = model.head.out_features
-    criterion = nn.CrossEntropyLoss(weight=class_weights(train.class_weight, y.numpy(), n_classes))
+    device = module_device(model)  # training runs where the model is; batches are moved there
+    criterion = nn.CrossEntropyLoss(weight=class_weights(train.class_weight, y.numpy(), n_classes)).to(device)
     # AdamW; no weight decay on biases and LayerNorm weights (BERT's recipe)
     decay = [p for n, p in model.named_parameters() if p.ndim > 1]
     no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
@@ -200,7 +225,7 @@ def _train(model, tokenizer, texts, y, val_texts, y_val, ft, train, callbacks) -
     total = max(1, steps_per_epoch * ft.epochs)
     warmup = int(ft.warmup * total)
     budget = next((cb for cb in callbacks if isinstance(cb, TimeBudget)), None)
-    bf16 = use_bf16(ft.precision)
+    bf16 = use_bf16(ft.precision, device)
     horizon = [total]  # the step where the learning rate reaches zero; a budget may bring it forward
     plan_at = min(total, max(20, total // 20)) if budget is not None and budget.seconds > 0 else -1
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_factor(s, warmup, horizon[0]))
@@ -216,10 +241,8 @@ def _train(model, tokenizer, texts, y, val_texts, y_val, ft, train, callbacks) -
             total_loss, seen = 0.0, 0
             for b, rows in enumerate(_epoch_batches(lengths, ft.batch_size, rng, train.shuffle)):
                 # forward, loss, backward, clip, step, schedule
-                input_ids, mask = _pad(ids, rows, pad_id)
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                    scores = model(input_ids, mask)
-                loss = criterion(scores.float(), y[torch.from_numpy(rows)])
+                scores = _forward(model, ids, rows, pad_id, device, bf16)  # (batch, n_classes)
+                loss = criterion(scores, y[torch.from_numpy(rows)].to(device))
                 value = check_finite(loss, epoch)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -241,7 +264,7 @@ def _train(model, tokenizer, texts, y, val_texts, y_val, ft, train, callbacks) -
             if val_ids is not None and len(val_ids):
                 # evaluate: same criterion in eval mode, plus the scores people watch
                 scores = _logits(model, val_ids, pad_id, bf16=bf16)
-                record["val_loss"] = float(criterion(scores, y_val))
+                record["val_loss"] = float(criterion(scores.to(device), y_val.to(device)))
                 record.update(epoch_scores(y_val.numpy(), scores.argmax(dim=1).numpy(), n_classes))
             record["seconds"] = time.perf_counter() - started
             history.append(record)
@@ -268,12 +291,19 @@ def _threads(n: int):
 
 @register("finetune")
 class FinetunedEncoder(Model):
-    """MiniLM fine-tuned end to end; attributes ``net_`` (the `FinetuneModel`) and ``tokenizer_`` once fitted."""
+    """MiniLM fine-tuned end to end; attributes ``net_`` (the `FinetuneModel`) and ``tokenizer_`` once fitted,
+    ``folder_`` (its model folder) once saved or loaded, and ``onnx_`` (the `OnnxEncoder` it predicts with,
+    or None for torch; `set_engine`)."""
+
+    folder_: Path | None = None
+    onnx_: OnnxEncoder | None = None
 
     def fit(self, data: TrainingData, callbacks: Sequence[Callback]) -> None:
         cfg, ft = self.cfg, self.cfg.finetune
         self.net_, self.tokenizer_ = FinetuneModel.pretrained(self.n_classes, ft.dropout)
-        bf16 = use_bf16(ft.precision)
+        self.net_.to(self.device)  # the packaged weights and a head drawn in host memory (the same anywhere), moved
+        self.folder_ = self.onnx_ = None
+        bf16 = use_bf16(ft.precision, self.device)
         hold_ids = encode_ids(self.tokenizer_, data.hold_texts, ft.max_length, ft.normalize) if data.hold_y is not None else None
         criterion = nn.CrossEntropyLoss(weight=class_weights(cfg.train.class_weight, data.y.numpy(), self.n_classes))
         stopping = stopping_callbacks(cfg, data, lambda model: predict_logits(model, self.tokenizer_, None, ft.max_length,
@@ -284,9 +314,43 @@ class FinetunedEncoder(Model):
 
     def scores(self, texts: Sequence[str]) -> torch.Tensor:
         ft = self.cfg.finetune
+        if self.onnx_ is not None:
+            ids = encode_ids(self.tokenizer_, texts, ft.max_length, ft.normalize)
+            return _onnx_logits(self.onnx_, ids, self.tokenizer_.pad_token_id, self.n_classes)
         with _threads(ft.threads):
-            return predict_logits(self.net_, self.tokenizer_, texts, ft.max_length, bf16=use_bf16(ft.precision),
-                                  normalize=ft.normalize)
+            return predict_logits(self.net_, self.tokenizer_, texts, ft.max_length,
+                                  bf16=use_bf16(ft.precision, self.device), normalize=ft.normalize)
+
+    def to(self, device: torch.device) -> FinetunedEncoder:
+        self.device = device
+        self.net_.to(device)
+        return self
+
+    def set_engine(self, engine: str) -> bool:
+        path = find_export(self.folder_, engine, self.device)
+        self.onnx_ = None if path is None else OnnxEncoder(path, self.device, self._weights_sha256(),
+                                                           self.cfg.finetune.threads)
+        return self.onnx_ is not None
+
+    def _weights_sha256(self) -> str:
+        from tweetsent.util.files import sha256_file
+
+        return sha256_file(self.folder_ / "model.safetensors")
+
+    def export_onnx(self, quantize: str | None = None) -> list[Path]:
+        """Write ``model.onnx`` (and ``model.int8.onnx`` with ``quantize="int8"``) into the model folder
+        (`tweetsent.models.onnx.export_encoder`); the model must have been saved or loaded."""
+        if self.folder_ is None:
+            raise ModelError("the fine-tuned encoder is not saved yet; save it, then export it")
+        examples = ["an example tweet to trace the graph with", "two words", "x"]  # of different lengths: padded
+        ids = encode_ids(self.tokenizer_, examples, self.cfg.finetune.max_length)
+        example = _pad(ids, list(range(len(ids))), self.tokenizer_.pad_token_id)
+        device = self.device
+        self.net_.to("cpu")  # exported from host memory
+        try:
+            return export_encoder(self.net_, example, self.folder_, self._weights_sha256(), quantize)
+        finally:
+            self.net_.to(device)
 
     def identity(self) -> dict:
         from tweetsent.features.minilm import minilm_identity
@@ -295,6 +359,7 @@ class FinetunedEncoder(Model):
 
     def save(self, folder: Path) -> dict:
         write_weights(folder / "model.safetensors", self.net_.state_dict())
+        self.folder_ = folder
         return {"features": self.identity()}
 
     @classmethod
@@ -314,5 +379,6 @@ class FinetunedEncoder(Model):
             model.net_.load_state_dict(tensors)
         except (RuntimeError, ValueError) as exc:
             raise weights_mismatch(folder / "model.safetensors", exc) from exc
-        model.net_.eval()
+        model.net_.to(model.device).eval()  # read into host memory, then moved: a GPU's weights load anywhere
+        model.folder_ = folder
         return model

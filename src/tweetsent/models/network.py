@@ -42,7 +42,7 @@ class Dropout(nn.Dropout):
         if not self.training or self.p == 0.0:
             return x
         keep = torch.from_numpy(self._rng.integers(0, 65536, tuple(x.shape), dtype=np.uint16) >= self._threshold)
-        return x * keep * (1.0 / (1.0 - self.p))
+        return x * keep.to(x.device) * (1.0 / (1.0 - self.p))  # drawn in host memory, used where x is
 
 
 def make_activation(name: str) -> nn.Module:

@@ -33,7 +33,8 @@ __all__ = ["create_app", "app_from_env", "model_folder", "model_id", "ENV", "DEF
 DEFAULT_MAX_BODY = 10 * 1024 * 1024  # bytes: 1,000 tweets of 5,000 characters, with room for JSON and UTF-8
 # The settings `tweetsent serve` hands to each worker (the factory reads them; the key stays in TWEETSENT_API_KEY).
 ENV = {"run_dir": "TWEETSENT_SERVE_RUN_DIR", "max_tweets": "TWEETSENT_SERVE_MAX_TWEETS",
-       "max_chars": "TWEETSENT_SERVE_MAX_CHARS", "max_body": "TWEETSENT_SERVE_MAX_BODY"}
+       "max_chars": "TWEETSENT_SERVE_MAX_CHARS", "max_body": "TWEETSENT_SERVE_MAX_BODY",
+       "device": "TWEETSENT_SERVE_DEVICE", "engine": "TWEETSENT_SERVE_ENGINE"}
 KEY_ENV = "TWEETSENT_API_KEY"
 
 
@@ -86,7 +87,7 @@ def _summary(clf, run_dir: Path, ident: str) -> dict:
         except (ValueError, UnicodeDecodeError, AttributeError):
             validation = None  # a damaged metrics file does not stop the model from serving
     cfg = clf.config_
-    return {"model": ident, "classes": [_plain(c) for c in clf.classes_],
+    return {"model": ident, "classes": [_plain(c) for c in clf.classes_], "class_names": list(clf.class_names_),
             "config": {"name": cfg.name, "model_kind": meta.get("model_kind") or cfg.model.kind,
                        "features_input": cfg.features.input},
             "validation_metrics": validation,
@@ -99,7 +100,8 @@ def _plain(value):
 
 
 def create_app(run_dir: str | Path, *, max_tweets: int = 1000, max_chars: int = 5000,
-               max_body: int = DEFAULT_MAX_BODY, api_key: str | None = None) -> FastAPI:
+               max_body: int = DEFAULT_MAX_BODY, api_key: str | None = None, device: str = "auto",
+               engine: str = "auto") -> FastAPI:
     """The FastAPI app serving the model of ``run_dir`` (loaded here, once).
 
     Parameters
@@ -114,6 +116,8 @@ def create_app(run_dir: str | Path, *, max_tweets: int = 1000, max_chars: int = 
         Largest request body in bytes (413 above it).
     api_key : str or None
         When set, every request must carry it (``X-API-Key`` or ``Authorization: Bearer``); else 401.
+    device, engine : str
+        Where the model predicts and what runs a fine-tuned encoder (`TweetClassifier.load`).
 
     Returns
     -------
@@ -124,10 +128,11 @@ def create_app(run_dir: str | Path, *, max_tweets: int = 1000, max_chars: int = 
 
     run_dir = Path(run_dir)
     ident = model_id(run_dir)
-    clf = load_run(run_dir)
+    clf = load_run(run_dir, device, engine)
     summary = _summary(clf, run_dir, ident)
     classes = [str(c) for c in clf.classes_]
     labels = [_plain(c) for c in clf.classes_]
+    names = list(clf.class_names_)  # data.label_names, else the label as text
     lock = threading.Lock()  # one inference at a time: torch already spreads a batch over the cores
 
     api = FastAPI(title="tweetsent", version=summary["versions"]["package"],
@@ -165,7 +170,7 @@ def create_app(run_dir: str | Path, *, max_tweets: int = 1000, max_chars: int = 
 
     @api.post("/predict", summary="Label tweets")
     def predict(body: Tweets) -> dict:
-        """Each tweet's label and per-class probabilities; an empty tweet is marked ``empty`` and not guessed."""
+        """Each tweet's label, its name and per-class probabilities; an empty tweet is marked ``empty`` and not guessed."""
         texts = texts_of(body)
         kept = [i for i, t in enumerate(texts) if t.strip()]
         with lock:
@@ -173,8 +178,9 @@ def create_app(run_dir: str | Path, *, max_tweets: int = 1000, max_chars: int = 
         answers = [{"label": None, "proba": None, "empty": True} for _ in texts]
         for row, i in enumerate(kept):
             p = proba[row]
-            answers[i] = {"label": labels[int(p.argmax())], "proba": {c: float(v) for c, v in zip(classes, p)},
-                          "empty": False}
+            best = int(p.argmax())
+            answers[i] = {"label": labels[best], "label_name": names[best],
+                          "proba": {c: float(v) for c, v in zip(classes, p)}, "empty": False}
         return {"model": ident, "predictions": answers}
 
     @api.post("/explain", summary="Explain tweets token by token")
@@ -202,7 +208,7 @@ def create_app(run_dir: str | Path, *, max_tweets: int = 1000, max_chars: int = 
 
     @api.get("/model", summary="The model being served")
     def model() -> dict:
-        """Classes, a summary of the config, validation metrics (from the run's metrics.json) and versions."""
+        """Classes and their names, a summary of the config, validation metrics (from the run's metrics.json) and versions."""
         return summary
 
     api.add_middleware(Guard, max_body=max_body, api_key=api_key)
@@ -218,4 +224,5 @@ def app_from_env() -> FastAPI:
     return create_app(run_dir, max_tweets=int(os.environ.get(ENV["max_tweets"], 1000)),
                       max_chars=int(os.environ.get(ENV["max_chars"], 5000)),
                       max_body=int(os.environ.get(ENV["max_body"], DEFAULT_MAX_BODY)),
-                      api_key=os.environ.get(KEY_ENV) or None)
+                      api_key=os.environ.get(KEY_ENV) or None, device=os.environ.get(ENV["device"], "auto"),
+                      engine=os.environ.get(ENV["engine"], "auto"))

@@ -36,7 +36,7 @@ def check_exposure(host: str, api_key: str | None, no_auth: bool) -> str | None:
 
 def run(run_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
         max_tweets: int = 1000, max_chars: int = 5000, max_body: int = DEFAULT_MAX_BODY,
-        api_key: str | None = None) -> None:
+        api_key: str | None = None, device: str = "auto", engine: str = "auto") -> None:
     """Serve ``run_dir`` until SIGTERM or Ctrl-C (uvicorn's graceful shutdown), then return.
 
     Parameters
@@ -48,20 +48,27 @@ def run(run_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8000, worke
     workers : int
         Worker processes; above 1 each loads the model itself (factory mode, settings passed in
         ``TWEETSENT_SERVE_*`` environment variables).
-    max_tweets, max_chars, max_body, api_key
+    max_tweets, max_chars, max_body, api_key, device, engine
         As in `tweetsent.serve.app.create_app`.
     """
     import uvicorn
 
     if workers > 1:
-        model_id(run_dir)  # fail here, once, on a missing or broken run directory
+        from tweetsent.models.onnx import check_engine
+        from tweetsent.training.device import resolve_device
+
+        model_id(run_dir)  # fail here, once, on a missing or broken run directory, device or engine
+        resolve_device(device)
+        check_engine(engine)
         os.environ.update({ENV["run_dir"]: str(Path(run_dir).resolve()), ENV["max_tweets"]: str(max_tweets),
-                           ENV["max_chars"]: str(max_chars), ENV["max_body"]: str(max_body)})
+                           ENV["max_chars"]: str(max_chars), ENV["max_body"]: str(max_body),
+                           ENV["device"]: device, ENV["engine"]: engine})
         if api_key:
             os.environ[KEY_ENV] = api_key
         target = "tweetsent.serve.app:app_from_env"
     else:
-        target = create_app(run_dir, max_tweets=max_tweets, max_chars=max_chars, max_body=max_body, api_key=api_key)
+        target = create_app(run_dir, max_tweets=max_tweets, max_chars=max_chars, max_body=max_body, api_key=api_key,
+                            device=device, engine=engine)
     # uvicorn re-raises the stopping signal once it has shut down; with these handlers that ends quietly.
     previous = {}
     if threading.current_thread() is threading.main_thread():

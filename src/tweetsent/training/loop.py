@@ -24,6 +24,7 @@ from torch import nn
 from tweetsent.config.settings import TrainConfig
 from tweetsent.errors import ConfigError, TweetsentError
 from tweetsent.evaluation.confusion import class_f1
+from tweetsent.training.device import module_device
 
 __all__ = ["Callback", "Renumbered", "EarlyStopping", "TimeBudget", "HoldoutLoss", "TrainingInterrupted", "train_network", "predict_scores", "epoch_scores",
            "make_criterion", "SignalCatcher", "make_optimizer", "class_weights", "TrainingDiverged", "check_finite", "schedule_warning"]
@@ -231,10 +232,14 @@ def epoch_scores(truth: np.ndarray, pred: np.ndarray, n_classes: int) -> dict:
 
 @torch.no_grad()
 def predict_scores(model: nn.Module, X: torch.Tensor, batch_size: int = 65536) -> torch.Tensor:
-    """Raw outputs in eval mode, without gradients; (n, n_classes)."""
+    """Raw outputs in eval mode, without gradients; (n, n_classes) in host memory, wherever the model is.
+
+    ``X`` stays in host memory; each batch is moved to the model's device."""
     was_training = model.training
     model.eval()
-    out = torch.cat([model(X[i:i + batch_size]) for i in range(0, len(X), batch_size)]) if len(X) else torch.empty(0)
+    device = module_device(model)
+    out = torch.cat([model(X[i:i + batch_size].to(device)).cpu()
+                     for i in range(0, len(X), batch_size)]) if len(X) else torch.empty(0)
     model.train(was_training)
     return out
 
@@ -283,9 +288,10 @@ def train_network(model: nn.Module, X: torch.Tensor, y: torch.Tensor, X_val: tor
     Parameters
     ----------
     model : nn.Module
-        Maps (batch, dim) features to (batch, n_classes) scores.
+        Maps (batch, dim) features to (batch, n_classes) scores. It trains where its parameters
+        are (`tweetsent.training.device`): each batch is moved there.
     X, y : torch.Tensor
-        (n, dim) float32 features and (n,) int64 class indices.
+        (n, dim) float32 features and (n,) int64 class indices, in host memory.
     X_val, y_val : torch.Tensor or None
         Validation data, evaluated after every epoch.
     cfg : TrainConfig
@@ -301,8 +307,9 @@ def train_network(model: nn.Module, X: torch.Tensor, y: torch.Tensor, X_val: tor
     list of dict
         One record per finished epoch.
     """
-    n_classes = int(model(X[:2]).shape[1]) if len(X) > 1 else int(y.max()) + 1
-    criterion = make_criterion(cfg, class_weights(cfg.class_weight, y.numpy(), n_classes))
+    device = module_device(model)
+    n_classes = int(model(X[:2].to(device)).shape[1]) if len(X) > 1 else int(y.max()) + 1
+    criterion = make_criterion(cfg, class_weights(cfg.class_weight, y.numpy(), n_classes)).to(device)
     optimizer = make_optimizer(cfg, model.parameters())
     generator = torch.Generator().manual_seed(cfg.seed)
     batches = range(0, len(X), cfg.batch_size)
@@ -320,7 +327,7 @@ def train_network(model: nn.Module, X: torch.Tensor, y: torch.Tensor, X_val: tor
             X_epoch, y_epoch = (X[order], target[order]) if order is not None else (X, target)
             total, seen = 0.0, 0
             for b, start in enumerate(batches):
-                xb, yb = X_epoch[start:start + cfg.batch_size], y_epoch[start:start + cfg.batch_size]
+                xb, yb = X_epoch[start:start + cfg.batch_size].to(device), y_epoch[start:start + cfg.batch_size].to(device)
                 if len(yb) < 2 and has_batch_norm:
                     continue  # batch norm cannot normalise a single example
                 # forward, loss, backward, step
@@ -339,7 +346,7 @@ def train_network(model: nn.Module, X: torch.Tensor, y: torch.Tensor, X_val: tor
             if X_val is not None and len(X_val):
                 # evaluate: same criterion in eval mode, plus the scores people watch
                 scores = predict_scores(model, X_val)
-                record["val_loss"] = float(criterion(scores, y_val))
+                record["val_loss"] = float(criterion(scores.to(device), y_val.to(device)))
                 record.update(epoch_scores(y_val.numpy(), scores.argmax(dim=1).numpy(), scores.shape[1]))
             record["seconds"] = time.perf_counter() - started
             history.append(record)

@@ -11,6 +11,7 @@ anything. The study's trials, each parameter's importance and the two scores the
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -73,7 +74,7 @@ def finish_study(result, study, opts, log):
         The study's counts; filled in here (best trial, final run, scores, importances, files).
     study : optuna.Study
     opts : tweetsent.tune.study.TuneOptions
-        ``train``, ``val``, ``out``, ``runs_dir``, ``seed`` and ``echo`` are read.
+        ``train``, ``val``, ``out``, ``runs_dir``, ``seed``, ``device`` and ``echo`` are read.
     log : tweetsent.runlog.log.RunLog
         Where the final run is logged.
 
@@ -99,6 +100,8 @@ def finish_study(result, study, opts, log):
                              f"{result.counts['failed']} failed); widen the space or give more --trials") from None
     cfg = best_config(study)
     cfg.name = f"{result.study}-best"
+    # A trial may have run on another machine's GPU: best.toml gets the space's device, the retrain this process's.
+    cfg.train.device = study.user_attrs.get("space", {}).get("base", {}).get("train", {}).get("device", "auto")
     stopped = ""
     if cfg.train.early_stopping:
         # Early stopping would pick the epoch by the --val file's loss; the inner split chose it instead,
@@ -116,7 +119,8 @@ def finish_study(result, study, opts, log):
     echo = opts.echo or (lambda line: print(line, flush=True, file=sys.stderr))
     echo(f"best trial #{best.number}: {result.metric} {best.value:.4f} on the inner split; "
          f"retraining it on all of {Path(opts.train).name} and scoring it once on {Path(opts.val).name}")
-    final = train_run(cfg, opts.train, opts.val, runs_dir=opts.runs_dir, log=log, study=result.study)
+    here = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, device=opts.device)) if opts.device else cfg
+    final = train_run(here, opts.train, opts.val, runs_dir=opts.runs_dir, log=log, study=result.study)
     result.final_run_dir, result.final_run_id, result.val_metrics = final.run_dir, final.run_id, final.metrics
     result.importances, result.importance_note = importances(study, 0 if opts.seed is None else opts.seed)
     rows = trial_rows(study)

@@ -141,8 +141,12 @@ class SearchSpace:
         return {"base": self.base, "params": params, "search": self.search}
 
     def fingerprint(self) -> str:
-        """A short hash of everything that shapes the search: a study refuses another space."""
-        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        """A short hash of everything that shapes the search: a study refuses another space.
+
+        ``train.device`` is left out: where trials run shapes no result, and each worker chooses its own."""
+        shape = copy.deepcopy(self.to_dict())
+        shape["base"].get("train", {}).pop("device", None)
+        text = json.dumps(shape, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def describe(self) -> list[str]:

@@ -65,6 +65,7 @@ class TuneOptions:
     worker_index: int | None = None  # set for --jobs workers; a remote worker draws one from its pid
     until_trial: int | None = None  # internal: stop once the study holds this many trials
     deadline: float | None = None  # internal: the command's deadline (Unix time), shared with its --jobs workers
+    device: str | None = None  # --device: where this process trains trials and the final run (None: the space's train.device)
     echo: object = None  # callable(str) for progress lines; default stderr
 
 
@@ -185,7 +186,7 @@ def _worker_args(opts: TuneOptions, storage_url: str, index: int, deadline: floa
     """The command that starts one ``--jobs`` worker process (`tweetsent.tune.worker`) on this study."""
     worker = TuneOptions(train=opts.train, study=opts.study, storage=storage_url, runs_dir=opts.runs_dir,
                          log_url=opts.log_url, worker=True, worker_index=index, deadline=deadline, until_trial=until,
-                         n_trials=opts.n_trials if until is not None else None)
+                         n_trials=opts.n_trials if until is not None else None, device=opts.device)
     fields = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(worker).items() if k != "echo"}
     return [sys.executable, "-m", "tweetsent.tune.worker", json.dumps(fields)]
 
@@ -248,6 +249,10 @@ def run_tune(opts: TuneOptions) -> TuneResult:
         raise ConfigError("give --space (a space file, or seed-space)")
     if opts.jobs < 1:
         raise ConfigError(f"--jobs {opts.jobs}: give at least 1")
+    if opts.device:
+        from tweetsent.training.device import resolve_device
+
+        resolve_device(opts.device)  # cuda without a GPU fails here, not in every trial
     if not opts.worker and opts.val is None:
         raise ConfigError("give --val: the best config is retrained and scored on it once, at the end")
     if opts.worker and not opts.study:
@@ -299,7 +304,7 @@ def run_tune(opts: TuneOptions) -> TuneResult:
              f"{opts.jobs} worker(s); trials scored by {settings['metric']} on {selection}")
     ctx = {"log": log, "data": data, "splits": splits, "metric": settings["metric"], "seed": settings["seed"],
            "deadline": deadline, "train_path": Path(opts.train).resolve(), "fingerprints": fingerprints,
-           "echo": echo, "prefix": prefix, "one_thread": opts.worker or opts.jobs > 1}
+           "echo": echo, "prefix": prefix, "one_thread": opts.worker or opts.jobs > 1, "device": opts.device}
     children = []
     with SignalStop() as stop:
         ctx["stop"] = stop

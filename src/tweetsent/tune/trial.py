@@ -173,6 +173,8 @@ def run_trial(study, trial, space: SearchSpace, ctx: dict) -> tuple[str, float |
     cfg.train.seed = ctx["seed"]
     if ctx["one_thread"]:
         cfg.train.threads = 1  # several workers share the cores; more threads only oversubscribe
+    if ctx.get("device"):
+        cfg.train.device = ctx["device"]  # this process's --device; each worker may have its own
     trial.set_user_attr("config", cfg.to_dict())
     log, judge = ctx["log"], _Judge(trial, ctx["metric"], ctx["deadline"], ctx["stop"])
     run_id = log.start(kind="trial", config=cfg.to_dict(), data={"train": ctx["train_path"]},
