@@ -2,10 +2,12 @@
 
     tweetsent explain runs/best "vaccines are poison" --json
     tweetsent explain runs/best --data tweets.csv --limit 20
+    tweetsent explain runs/minilm "vaccines are poison" --method integrated-gradients --steps 50
 
 Each token is coloured by its contribution to the predicted class's probability (green raises
-it, red lowers it; bold for a change of 0.1 or more), computed by occlusion in
-`tweetsent.models.explain`. Registered in `tweetsent.cli.main` as ``app.command("explain")(explain)``.
+it, red lowers it; bold for a change of 0.1 or more), computed in `tweetsent.models.explain` by
+occlusion (``--method auto``, the measured choice for every kind) or, for the fine-tuned encoder
+and ensembles with one, by integrated gradients. Registered in `tweetsent.cli.main` as ``app.command("explain")(explain)``.
 """
 
 from __future__ import annotations
@@ -25,13 +27,16 @@ _STRONG = 0.1  # a contribution this large (in probability) is drawn bold
 _FAINT = 0.005  # below this a token is left uncoloured
 
 
-def _render(item: dict):
-    """One explanation as rich text: label and probabilities, then the tweet with its tokens coloured."""
+def _render(item: dict, names: dict | None = None):
+    """One explanation as rich text: label and probabilities, then the tweet with its tokens coloured.
+
+    ``names`` ({class as text: name}) names the classes: "anti-vax (1)", "p(anti-vax)"."""
     from rich.text import Text
 
     label = str(item["label"])
-    head = Text(f"{label}", style="bold")
-    head.append("  " + "  ".join(f"p({c}) = {p:.3f}" for c, p in item["proba"].items()), style="dim")
+    names = names or {}
+    head = Text(f"{names[label]} ({label})" if names.get(label, label) != label else label, style="bold")
+    head.append("  " + "  ".join(f"p({names.get(c, c)}) = {p:.3f}" for c, p in item["proba"].items()), style="dim")
     body = Text(item["text"])
     for token in item["tokens"]:
         delta = token["contributions"][label]
@@ -60,8 +65,10 @@ def explain(
     text_column: Annotated[str | None, typer.Option("--text-column", help="Text column of --data (default: the run's, or found).")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="Explain at most this many tweets of --data (the first ones).")] = 100,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document: a list with one explanation per tweet.")] = False,
+    method: Annotated[str, typer.Option("--method", help="auto (occlusion: measured the more comprehensive for every kind), occlusion, or integrated-gradients (the fine-tuned encoder, alone or in an ensemble; needs pip install 'tweetsent[explain]').")] = "auto",
+    steps: Annotated[int | None, typer.Option("--steps", min=1, help="Integrated gradients: points on the path from the reference (default 50).")] = None,
 ) -> None:
-    """Each token's contribution to each class's probability (occlusion), as coloured text or JSON."""
+    """Each token's contribution to each class's probability (occlusion or integrated gradients), as coloured text or JSON."""
     from tweetsent.runs.workflow import load_run
 
     if (text is None) == (data is None):
@@ -75,7 +82,7 @@ def explain(
             raise DataError(f"{data}: no tweet with text in the first {limit} rows")
     else:
         texts = [text]
-    explanations = clf.explain(texts)
+    explanations = clf.explain(texts, method=method, n_steps=steps)
     if as_json:
         typer.echo(json.dumps(explanations, ensure_ascii=False))
         return
@@ -83,5 +90,5 @@ def explain(
 
     console = Console(highlight=False)
     for item in explanations:
-        console.print(_render(item))
+        console.print(_render(item, dict(zip(map(str, clf.classes_), clf.class_names_))))
         console.print()

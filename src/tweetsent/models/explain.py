@@ -13,6 +13,13 @@ Tokens are those the model reads (`tweetsent.data.text` with ``features.tokenize
 offsets into the original text so a page can highlight them; the fine-tuned encoder (which reads
 wordpieces) and ensembles whose members tokenize differently are explained word by word
 (whitespace-separated words).
+
+``method="integrated-gradients"`` attributes the fine-tuned encoder by integrated gradients on its
+input word embeddings instead (`tweetsent.models.gradients`, Captum), in the same unit and on the
+same words; an ensemble then combines its members' attributions with its weights (integrated
+gradients for encoder members, occlusion for the others). ``"auto"`` is occlusion for every kind:
+on the vaccine validation tweets it is the more comprehensive of the two for the encoder too, and
+faster (BENCHMARKS.md, "Explanations").
 """
 
 from __future__ import annotations
@@ -25,9 +32,12 @@ import numpy as np
 from tweetsent.data.text import tokenize_batch
 from tweetsent.errors import DataError, ModelError
 
-__all__ = ["explain", "top_ngrams", "segment", "WORDS"]
+__all__ = ["explain", "top_ngrams", "segment", "WORDS", "METHODS"]
 
 WORDS = "words"  # the segmentation of the fine-tuned encoder: whitespace-separated words, as written
+OCCLUSION, GRADIENTS = "occlusion", "integrated-gradients"
+METHODS = ("auto", OCCLUSION, GRADIENTS)
+AUTO = OCCLUSION  # for the encoder too: more comprehensive than integrated gradients, and faster (BENCHMARKS.md)
 
 _WORD = re.compile(r"\S+")
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
@@ -117,15 +127,70 @@ def _occluded(text: str, start: int, end: int) -> str:
     return f"{text[:start]} {text[end:]}"
 
 
-def explain(clf, texts: Sequence[str], k: int | None = None) -> list[dict]:
+def _has_encoder(clf) -> bool:
+    """Whether the model is the fine-tuned encoder or an ensemble with one among its members."""
+    members = getattr(clf.model_, "members_", None)
+    if members:
+        return any(_has_encoder(m) for m in members)
+    return clf.config_.model.kind == "finetune"
+
+
+def _kind(clf) -> str:
+    return "ensemble" if getattr(clf.model_, "members_", None) else clf.config_.model.kind
+
+
+def _method(clf, method: str) -> str:
+    """The attribution ``method`` resolves to for this model (`OCCLUSION` or `GRADIENTS`)."""
+    if method not in METHODS:
+        raise ModelError(f"explanation method {method!r} is not one of: {', '.join(METHODS)}")
+    if method == "auto":
+        return AUTO if _has_encoder(clf) else OCCLUSION
+    if method == GRADIENTS and not _has_encoder(clf):
+        raise ModelError(f"integrated gradients need the fine-tuned encoder (model.kind = \"finetune\") or an "
+                         f"ensemble with one; this model is {_kind(clf)!r}: explain it by occlusion "
+                         f"(method \"occlusion\", --method occlusion)")
+    return method
+
+
+def _occlusion(clf, texts: list[str], spans: list) -> tuple[np.ndarray, list[np.ndarray]]:
+    """(n, n_classes) probabilities and, per tweet, (n_tokens, n_classes) ``p_c(tweet) - p_c(without token)``."""
+    variants = [_occluded(text, s, e) for text, tokens in zip(texts, spans) for _, s, e in tokens]
+    proba = clf.predict_proba(texts + variants).astype(np.float64)  # (n + n_tokens, n_classes)
+    base, occluded = proba[:len(texts)], proba[len(texts):]
+    bounds = np.cumsum([0] + [len(tokens) for tokens in spans])
+    return base, [base[i] - occluded[bounds[i]:bounds[i + 1]] for i in range(len(texts))]
+
+
+def _gradients(clf, texts: list[str], spans: list, n_steps: int | None) -> list[np.ndarray]:
+    """Integrated gradients of an encoder; an ensemble's members' attributions (integrated gradients for
+    encoders, occlusion for the others) weighted by the ensemble's weights."""
+    from tweetsent.models.gradients import N_STEPS, integrated_gradients
+
+    members = getattr(clf.model_, "members_", None)
+    if not members:
+        if not _has_encoder(clf):
+            return _occlusion(clf, texts, spans)[1]
+        return integrated_gradients(clf, texts, spans, N_STEPS if n_steps is None else n_steps)[0]
+    total = [np.zeros((len(tokens), len(clf.classes_))) for tokens in spans]
+    for weight, member in zip(clf.model_.weights_, members):
+        if weight:
+            for sum_, part in zip(total, _gradients(member, texts, spans, n_steps)):
+                sum_ += weight * part
+    return total
+
+
+def explain(clf, texts: Sequence[str], k: int | None = None, method: str = "auto",
+            n_steps: int | None = None) -> list[dict]:
     """Each tweet's predicted label and probabilities, and each token's contribution to every class.
 
-    The contribution of a token to class c is ``p_c(tweet) - p_c(tweet without the token)``
-    (occlusion): exact, computed by the estimator's own `predict_proba` (temperature and tuned
+    By occlusion, the contribution of a token to class c is ``p_c(tweet) - p_c(tweet without the
+    token)``: exact, computed by the estimator's own `predict_proba` (temperature and tuned
     thresholds included). For an ensemble, the occluded tweets go through the ensemble's
     `predict_proba`, which is the weighted mean of its members' probabilities, so the
     contributions are the members' contributions combined with the ensemble's weights by
-    construction.
+    construction. By integrated gradients (the fine-tuned encoder, `tweetsent.models.gradients`),
+    it is the word's share of ``p_c(tweet) - p_c(reference)``, the reference being the tweet with
+    every word's wordpieces ``[PAD]``; an ensemble weights its members' attributions.
 
     Parameters
     ----------
@@ -136,33 +201,42 @@ def explain(clf, texts: Sequence[str], k: int | None = None) -> list[dict]:
     k : int, optional
         Keep only the ``k`` tokens with the largest absolute contribution to the predicted class
         (still in text order); None keeps every token.
+    method : {"auto", "occlusion", "integrated-gradients"}
+        ``"auto"`` is occlusion (`AUTO`, the measured choice for every kind);
+        ``"integrated-gradients"`` needs the fine-tuned encoder (alone or in an ensemble) and
+        Captum (``pip install 'tweetsent[explain]'``).
+    n_steps : int, optional
+        Integrated gradients: points on the path (default `tweetsent.models.gradients.N_STEPS`).
 
     Returns
     -------
     list of dict
-        Per tweet: ``{"text", "label", "proba": {class: p}, "tokens": [{"token", "start", "end",
-        "contributions": {class: delta}}]}``; classes are keys as strings, ``label`` the class value
-        and ``text[start:end]`` the token's characters.
+        Per tweet: ``{"text", "label", "label_name", "proba": {class: p}, "tokens": [{"token", "start", "end",
+        "contributions": {class: delta}}]}``; classes are keys as strings, ``label`` the class value,
+        ``label_name`` its name (``data.label_names``, else the value as text)
+        and ``text[start:end]`` the token's characters. Both methods give the same tokens.
     """
     texts = [str(t) for t in texts]
     for i, text in enumerate(texts):
         if not text.strip():
             raise DataError(f"tweet {i + 1} is empty; give text with at least one word to explain")
+    method = _method(clf, method)
     spans = segment(texts, _tokenizer_of(clf))
-    variants = [_occluded(text, s, e) for text, tokens in zip(texts, spans) for _, s, e in tokens]
-    proba = clf.predict_proba(texts + variants).astype(np.float64)  # (n + n_tokens, n_classes)
-    base, occluded = proba[:len(texts)], proba[len(texts):]
+    if method == OCCLUSION:
+        base, deltas = _occlusion(clf, texts, spans)
+    else:
+        base, deltas = clf.predict_proba(texts).astype(np.float64), _gradients(clf, texts, spans, n_steps)
     names = [str(c) for c in clf.classes_]
-    out, row = [], 0
+    out = []
     for i, (text, tokens) in enumerate(zip(texts, spans)):
-        delta = base[i] - occluded[row:row + len(tokens)]  # (n_tokens, n_classes)
-        row += len(tokens)
+        delta = deltas[i]  # (n_tokens, n_classes)
         top = int(base[i].argmax())
         keep = range(len(tokens))
         if k is not None:
             keep = sorted(np.argsort(-np.abs(delta[:, top]), kind="stable")[:k].tolist())
         out.append({
-            "text": text, "label": clf.classes_[top], "proba": dict(zip(names, base[i].tolist())),
+            "text": text, "label": clf.classes_[top], "label_name": getattr(clf, "class_names_", names)[top],
+            "proba": dict(zip(names, base[i].tolist())),
             "tokens": [{"token": tokens[j][0], "start": tokens[j][1], "end": tokens[j][2],
                         "contributions": dict(zip(names, delta[j].tolist()))} for j in keep],
         })
