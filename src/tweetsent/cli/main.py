@@ -21,6 +21,8 @@ from tweetsent.cli.compare import compare, report
 from tweetsent.cli.ensemble import ensemble
 from tweetsent.cli.exits import handle_errors, install_sigterm
 from tweetsent.cli.explain import explain
+from tweetsent.cli.export import export
+from tweetsent.cli.options import DeviceOpt, EngineOpt, TrainDeviceOpt
 from tweetsent.cli.runs import runs_app
 from tweetsent.cli.serve import serve
 from tweetsent.cli.tune import tune
@@ -39,6 +41,7 @@ app.command("tune", help="Search hyperparameters with Optuna; every trial lands 
 app.command("backprop", help="Backpropagation through a small expression, node by node.")(backprop)
 app.command("explain", help="Each token's contribution to each class's probability, as coloured text or JSON.")(explain)
 app.command("serve", help="Serve a trained run over HTTP: /predict, /explain, /health, /model (FastAPI + uvicorn).")(serve)
+app.command("export", help="Write an ONNX copy (and an int8 one) of a run's fine-tuned encoder beside its weights.")(export)
 
 
 def _print_version(value: bool) -> None:
@@ -75,7 +78,10 @@ def _open_log(no_log: bool, log_url: str | None, runs_dir: Path):
 
 def _print_metrics(metrics: dict, title: str) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
+
+    from tweetsent.data.labels import class_text
 
     table = Table()
     table.add_column("metric")
@@ -87,8 +93,9 @@ def _print_metrics(metrics: dict, title: str) -> None:
     per_class = Table(title="per class")
     for col in ("class", "precision", "recall", "f1", "support"):
         per_class.add_column(col, justify="right" if col != "class" else "left")
-    for cls, row in metrics["per_class"].items():
-        per_class.add_row(cls, f"{row['precision']:.4f}", f"{row['recall']:.4f}", f"{row['f1']:.4f}", str(row["support"]))
+    for cls, row in metrics["per_class"].items():  # "1 (anti-vax)" when the classes are named
+        per_class.add_row(escape(class_text(cls, metrics.get("label_names"))), f"{row['precision']:.4f}",
+                          f"{row['recall']:.4f}", f"{row['f1']:.4f}", str(row["support"]))
     console = Console()
     console.print(f"[bold]{title}[/bold]")
     console.print(table)
@@ -110,14 +117,19 @@ def train(
     figures: Annotated[bool, typer.Option("--figures/--no-figures", help="Write PNG figures.")] = True,
     log_url: LogUrlOpt = None,
     no_log: NoLogOpt = False,
+    device: TrainDeviceOpt = None,
 ) -> None:
     """Train a classifier and write a run directory (config, history, metrics, model, figures)."""
     from tweetsent.config.resolve import DEFAULT_PRESET, resolve_config
+    from tweetsent.data.labels import label_names_beside
     from tweetsent.runs.workflow import train_run
     from tweetsent.training.loop import schedule_warning
     from tweetsent.training.progress import EpochProgress
 
-    cfg = resolve_config(config or DEFAULT_PRESET, set_ or [], seed)
+    cfg = resolve_config(config or DEFAULT_PRESET, [*(set_ or []), *([f"train.device={device}"] if device else [])], seed)
+    found = None if cfg.data.label_names else label_names_beside(train_file)
+    if found:
+        typer.echo(f"class names from {found[1]}: {_names_text(found[0])}", err=True)
     callbacks = [] if quiet else [EpochProgress(cfg.name or "train")]
     log = _open_log(no_log, log_url, runs_dir)
     result = train_run(cfg, train_file, val_file, out=out, runs_dir=runs_dir, callbacks=callbacks, figures=figures,
@@ -146,11 +158,14 @@ def evaluate(
     runs_dir: RunsDirOpt = Path("runs"),
     log_url: LogUrlOpt = None,
     no_log: NoLogOpt = False,
+    device: DeviceOpt = "auto",
+    engine: EngineOpt = "auto",
 ) -> None:
     """Score a trained run on any labelled file (every metric of `train`)."""
     from tweetsent.runs.workflow import evaluate_run
 
-    metrics = evaluate_run(run_dir, data, predictions, log=_open_log(no_log, log_url, runs_dir))
+    metrics = evaluate_run(run_dir, data, predictions, log=_open_log(no_log, log_url, runs_dir), device=device,
+                           engine=engine)
     if as_json:
         typer.echo(json.dumps({**metrics, "run_dir": str(run_dir)}))
     else:
@@ -161,18 +176,42 @@ def evaluate(
 @handle_errors
 def predict(
     run_dir: Annotated[Path, typer.Argument(help="A run directory made by `tweetsent train`.")],
-    data: Annotated[str, typer.Option("--data", help="Table of tweets, or - for one tweet per line on stdin.")] = "-",
-    out: Annotated[str, typer.Option("--out", help="Output CSV, or - for stdout: one row per input row (text, label, p_<class>..., empty); an empty tweet gets no label or probabilities and empty=true. An existing file is replaced when the output is complete; a link is written through, a device or FIFO in place; a folder or the input file is refused.")] = "-",
+    data: Annotated[str, typer.Option("--data", help="Table of tweets, or - for one tweet per line on stdin. A folder of Parquet files or a quoted pattern ('tweets/*.parquet') labels each file on Dask, into its own Parquet file in the --out folder.")] = "-",
+    out: Annotated[str, typer.Option("--out", help="Output CSV, or - for stdout: one row per input row (text, label, label_name when the run names its classes, p_<class>..., empty); an empty tweet gets no label or probabilities and empty=true. An existing file is replaced when the output is complete; a link is written through, a device or FIFO in place; a folder or the input file is refused. With many --data files: a folder, one <input name>.parquet per input; files already labelled there are skipped.")] = "-",
     text_column: Annotated[str | None, typer.Option("--text-column", help="Text column (default: the run's, or found).")] = None,
     chunk_size: Annotated[int, typer.Option("--chunk-size", help="Tweets per chunk (memory stays flat).")] = 30_000,
+    device: DeviceOpt = "auto",
+    engine: EngineOpt = "auto",
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Label many files on Dask: local (a cluster on this machine; the default for a folder or pattern) or a running scheduler's address, tcp://HOST:8786. Needs tweetsent[dask].")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Workers of the local cluster (default: one per core, at most one per file).")] = None,
 ) -> None:
     """Label unlabelled tweets with class and per-class probabilities, streaming in chunks.
 
     One output row per input row, in order; empty (or whitespace-only) tweets are marked, not guessed.
+    Many files (a folder or a pattern) are labelled in parallel on Dask, one Parquet file per input;
+    running the same command again labels only the files not done yet.
     """
+    from tweetsent.runs.distributed import wants_partitions
+
+    if wants_partitions(data, scheduler, workers):
+        from tweetsent.runs.distributed import PartitionProgress, predict_partitions
+
+        progress = PartitionProgress()
+        try:
+            report = predict_partitions(run_dir, data, out, scheduler or "local", workers, chunk_size, text_column,
+                                        on_start=progress.start, on_done=progress.done, device=device, engine=engine)
+        finally:
+            progress.close()
+        skipped = f"; {len(report.skipped)} already there, skipped" if report.skipped else ""
+        removed = (f"; removed {len(report.removed)} temporary file(s) an interrupted run had left"
+                   if report.removed else "")
+        typer.echo(f"{len(report.written)} file(s) labelled ({report.rows} tweets) -> {report.out}{skipped}{removed}",
+                   err=True)
+        return
     from tweetsent.runs.workflow import predict_file
 
-    n = predict_file(run_dir, data, sys.stdout.buffer if out == "-" else out, chunk_size, text_column)
+    n = predict_file(run_dir, data, sys.stdout.buffer if out == "-" else out, chunk_size, text_column,
+                     device=device, engine=engine)
     if out != "-":
         typer.echo(f"{n} tweets labelled -> {out}", err=True)
 
@@ -271,12 +310,21 @@ def data_get(
     dest: Annotated[Path | None, typer.Option("--dest", help="Folder to put the files in (default data/<name>).")] = None,
     source: Annotated[str | None, typer.Option("--from", envvar="TWEETSENT_DATA_MIRROR", help="Local folder or mirror URL to copy from instead of the public copy.")] = None,
 ) -> None:
-    """Download a dataset (checksums verified), or copy it from a local folder or mirror."""
+    """Download a dataset (checksums verified), or copy it from a local folder or mirror; its class names go to labels.toml."""
     from tweetsent.data.download import get_dataset
+    from tweetsent.data.labels import label_names_beside
 
     files = get_dataset(name, dest or Path("data") / name, source=source, progress=sys.stderr.isatty())
     for path in files.values():
         typer.echo(str(path))
+    found = label_names_beside(next(iter(files.values())))
+    if found:
+        typer.echo(str(found[1]))
+        typer.echo(f"class names: {_names_text(found[0])} (edit {found[1]} to rename them)", err=True)
+
+
+def _names_text(names: dict) -> str:
+    return ", ".join(f"{value} = {name}" for value, name in names.items())
 
 
 @data_app.command("embeddings")
@@ -305,14 +353,19 @@ def data_inspect(
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
-    """Rows, classes and the out-of-vocabulary rate of a table under a config's tokenizer."""
+    """Rows, classes (named as data.label_names or a labels.toml beside the table name them) and the
+    out-of-vocabulary rate of a table under a config's tokenizer."""
     from tweetsent.config.resolve import resolve_config
+    from tweetsent.data.labels import class_text, label_names_beside
     from tweetsent.runs.inspect import inspect_table
 
-    facts = inspect_table(path, resolve_config(config, set_ or []))
+    cfg = resolve_config(config, set_ or [])
+    facts = inspect_table(path, cfg)
     typer.echo(f"{path}: {facts['n']} tweets, text column {facts['text_column']!r}")
     if facts["classes"] is not None:
-        typer.echo("classes: " + ", ".join(f"{v}: {c} ({c / facts['n']:.1%})" for v, c in facts["classes"]))
+        names = cfg.data.label_names or (label_names_beside(path) or ({}, None))[0]
+        typer.echo("classes: " + ", ".join(f"{class_text(v, names)}: {c} ({c / facts['n']:.1%})"
+                                           for v, c in facts["classes"]))
     typer.echo(f"tokenizer {facts['tokenizer']!r} with {facts['embeddings']}: "
                f"{facts['tokens_per_tweet']:.1f} tokens per tweet, out-of-vocabulary {facts['oov_rate']:.2%} "
                f"of tokens, {facts['empty_docs']} tweet(s) with no known word")

@@ -192,11 +192,14 @@ def show(run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix is 
     metrics = record["metrics"]
     _key_values(console, "metrics", {k: v for k, v in metrics.items() if not isinstance(v, (list, dict))})
     if metrics.get("per_class"):
+        from tweetsent.data.labels import class_text
+
         table = Table(title="per class", title_justify="left", box=None, header_style="bold")
         for header in ("class", "precision", "recall", "f1", "support"):
             table.add_column(header, justify="left" if header == "class" else "right")
         for label, scores in metrics["per_class"].items():
-            table.add_row(label, *(_cell(scores.get(k)) for k in ("precision", "recall", "f1", "support")))
+            table.add_row(_cell(class_text(label, metrics.get("label_names"))),
+                          *(_cell(scores.get(k)) for k in ("precision", "recall", "f1", "support")))
         console.print(table)
     if record["history"]:
         keys = list(dict.fromkeys(k for h in record["history"] for k in h))

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 __all__ = [
     "DataConfig", "FeaturesConfig", "ModelConfig", "TrainConfig", "FinetuneConfig", "EnsembleConfig",
     "DistillConfig", "RunConfig", "SECTIONS", "ACTIVATIONS", "LOSSES", "UNFIT_LOSSES", "OPTIMIZERS", "INPUT_PARTS",
-    "TOKENIZERS", "POOLINGS", "EMPTY_CHOICES", "input_parts",
+    "TOKENIZERS", "POOLINGS", "EMPTY_CHOICES", "DEVICES", "input_parts",
 ]
 
 ACTIVATIONS = ("relu", "sigmoid", "logsigmoid", "tanh", "prelu", "celu", "selu")
@@ -35,6 +35,7 @@ OPTIMIZERS = ("sgd", "adam", "adamw", "adamax", "rmsprop", "radam", "nadam", "ad
 INPUT_PARTS = ("embeddings", "ngrams", "minilm")  # features.input joins one or more with "+"
 TOKENIZERS = ("tweet", "whitespace")  # tweetsent.data.text implements each
 POOLINGS = ("mean", "max", "mean+max", "tfidf", "sif")  # tweetsent.features.pooling implements each
+DEVICES = r"auto|cpu|cuda(:\d+)?"  # train.device, as a regular expression: auto, cpu, cuda or cuda:N (tweetsent.training.device)
 EMPTY_CHOICES = ("error", "drop")  # data.empty: refuse a file with empty tweets, or leave those rows out
 
 
@@ -48,6 +49,7 @@ class DataConfig:
     text_column: str = ""  # "" finds it: the first of tweet, text, content, sentence
     label_column: str = "label"  # the column holding the class of each tweet
     empty: str = "error"  # a labelled row whose tweet is empty: "error" names the lines, "drop" leaves them out (counted)
+    label_names: dict[str, str] = field(default_factory=dict)  # {label value as text: class name}, e.g. {"1": "anti-vax"}; shown by every table, figure and answer
 
 
 @dataclass
@@ -91,6 +93,7 @@ class TrainConfig:
     early_stopping: bool = False  # stop when validation loss stops falling; the best epoch is restored
     patience: int = 5  # epochs without a new best validation loss before stopping
     threads: int = 1  # torch CPU threads; one is fastest for networks this small, and never oversubscribes
+    device: str = "auto"  # "auto" (a CUDA GPU when torch sees one, else the CPU), "cpu", "cuda" or "cuda:N"; where training and prediction run
     time_budget: float = 0.0  # seconds of training at most (0: none); a network stops before an epoch that would not fit, fine-tuning mid-epoch
     holdout: float = 0.1  # share of the training file held out (stratified, seeded) when calibration or thresholds are on
     calibration: str = "none"  # "temperature": scale the scores by a temperature fitted on the holdout; or "none"

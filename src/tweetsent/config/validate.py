@@ -5,8 +5,11 @@
 
 from __future__ import annotations
 
+import re
+
 from tweetsent.config.settings import (
     ACTIVATIONS,
+    DEVICES,
     EMPTY_CHOICES,
     INPUT_PARTS,
     LOSSES,
@@ -20,7 +23,7 @@ from tweetsent.config.settings import (
 )
 from tweetsent.errors import ConfigError
 
-__all__ = ["validate", "check_student", "check_ensemble"]
+__all__ = ["validate", "check_student", "check_ensemble", "check_label_names", "check_named_labels"]
 
 
 def _check_choice(value: str, choices, key: str) -> None:
@@ -32,6 +35,7 @@ def validate(cfg: RunConfig) -> RunConfig:
     """Check choices and shapes that types alone cannot; returns ``cfg``."""
     # model.kind is checked against the registered kinds (tweetsent.models.base) when a model is built
     _check_choice(cfg.data.empty, EMPTY_CHOICES, "data.empty")
+    check_label_names(cfg.data.label_names)
     _check_choice(cfg.features.tokenizer, TOKENIZERS, "features.tokenizer")
     _check_choice(cfg.features.pooling, POOLINGS, "features.pooling")
     f = cfg.features
@@ -78,6 +82,8 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ConfigError(f"train.seed = {t.seed}: give a whole number from 0 to {2**32 - 1}")
     if t.threads < 0:
         raise ConfigError(f"train.threads = {t.threads}: give the number of CPU threads, or 0 for torch's default")
+    if not isinstance(t.device, str) or not re.fullmatch(DEVICES, t.device):
+        raise ConfigError(f"train.device = {t.device!r} is not one of: auto, cpu, cuda, cuda:N (N = 0, 1, ...)")
     if t.time_budget < 0:
         raise ConfigError(f"train.time_budget = {t.time_budget}: give seconds, or 0 for no budget")
     _check_choice(t.calibration, ("none", "temperature"), "train.calibration")
@@ -128,3 +134,31 @@ def check_ensemble(e: EnsembleConfig) -> None:
                           f"({len(e.members)}), with a positive sum, or [] for equal weights")
 
 
+
+
+def check_label_names(names: dict, source: str = "data.label_names") -> None:
+    """Each class name a non-empty string, no two classes with one name; ConfigError naming the key otherwise.
+
+    ``source`` names where the table comes from in messages (a key of the config, or a file).
+    """
+    seen: dict[str, str] = {}
+    for key, name in names.items():
+        if not key.strip():
+            raise ConfigError(f"{source} has an empty label value as a key; write each class as "
+                              f'label value = name, e.g. 1 = "anti-vax"')
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(f"{source}.{key} = {name!r}: give the class a non-empty name, e.g. "
+                              f'{source}.{key} = "anti-vax", or leave the key out')
+        if name in seen:
+            raise ConfigError(f"{source}: {name!r} names both label {seen[name]} and label {key}; "
+                              f"give each class its own name")
+        seen[name] = key
+
+
+def check_named_labels(names: dict, classes, source: str = "data.label_names") -> None:
+    """Every label ``names`` has a name for is one of ``classes`` (compared as text); ConfigError otherwise."""
+    known = [str(c) for c in classes]
+    for key in names:
+        if key not in known:
+            raise ConfigError(f"{source} names label {key!r}, which the training data does not have "
+                              f"(its labels: {', '.join(known)}); fix that key or remove it")

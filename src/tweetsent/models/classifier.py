@@ -2,7 +2,8 @@
 
     clf = TweetClassifier("tfidf-softmax", train__lr=1e-3).fit(train.texts, train.labels, val.texts, val.labels)
     clf.predict(["vaccines cause autism"]), clf.predict_proba(["..."])   # labels via classes_
-    clf.save("model/"); clf = TweetClassifier.load("model/")
+    clf.save("model/"); clf = TweetClassifier.load("model/")        # device="auto", engine="auto"
+    TweetClassifier("best", train__device="cuda")                       # trains on a CUDA GPU (train.device)
     cross_val_score(TweetClassifier("tfidf-softmax"), texts, labels, cv=5)  # clone, GridSearchCV, Pipeline too
 
 Parameters are the config (a preset name, a TOML file, a `RunConfig`, or None for the default
@@ -17,7 +18,9 @@ distillation (`tweetsent.models.distill`), seeding, and the model folder.
 the caller's random state and threads are as they were. A saved model is ``model.json``
 (format and version, resolved config, classes, what the model reads, temperature, thresholds,
 package version) beside the kind's own files (``model.safetensors``; an ensemble's members).
-Loading never unpickles anything.
+Loading never unpickles anything. A model trains on ``train.device`` and loads onto the device
+`load` is given, whichever it was trained on (`tweetsent.training.device`); a fine-tuned encoder
+with an ONNX export predicts through ONNX Runtime (`load`'s ``engine``, `tweetsent.models.onnx`).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from tweetsent.config.resolve import DEFAULT_PRESET, config_from_dict, resolve_config
 from tweetsent.config.settings import RunConfig
+from tweetsent.config.validate import check_named_labels
 from tweetsent.errors import ModelError
 from tweetsent.models.base import Model, TrainingData, model_class
 from tweetsent.models.calibration import apply_thresholds, fit_temperature, fit_thresholds, holdout_split, softmax
@@ -67,6 +71,8 @@ class TweetClassifier(ClassifierMixin, BaseEstimator):
     ----------
     classes_ : list
         The labels, sorted; columns of `predict_proba`.
+    class_names_ : list of str
+        One per class: its name from ``data.label_names``, else the label as text.
     config_ : RunConfig
         The resolved configuration.
     model_ : Model
@@ -141,6 +147,8 @@ class TweetClassifier(ClassifierMixin, BaseEstimator):
         cfg = self.config_ = self._resolved()
         texts, labels = _texts(texts), np.asarray(labels)
         self.classes_ = [_plain(v) for v in np.unique(labels)]
+        check_named_labels(cfg.data.label_names, self.classes_)
+        self._name_classes()
         if val_texts is not None:
             val_texts = _texts(val_texts)
         model = model_class(cfg.model.kind)(cfg, len(self.classes_), type(self))
@@ -193,6 +201,10 @@ class TweetClassifier(ClassifierMixin, BaseEstimator):
         if t.thresholds == "tuned":
             self.thresholds_ = fit_thresholds(softmax(logits / (self.temperature_ or 1.0)), y).tolist()
 
+    def _name_classes(self) -> None:
+        names = self.config_.data.label_names
+        self.class_names_ = [names.get(str(c), str(c)) for c in self.classes_]
+
     def _take_model_state(self) -> None:
         self.history_, self.best_epoch_, self.train_oov_ = self.model_.history_, self.model_.best_epoch_, self.model_.train_oov_
         budget = getattr(self, "_budget", None)
@@ -232,11 +244,15 @@ class TweetClassifier(ClassifierMixin, BaseEstimator):
         """The most probable class of each tweet (values from ``classes_``)."""
         return np.asarray(self.classes_)[self.predict_proba(texts).argmax(axis=1)]
 
-    def explain(self, texts: Sequence[str], k: int | None = None) -> list[dict]:
-        """Each tweet's label, probabilities and per-token contributions (`tweetsent.models.explain.explain`)."""
+    def explain(self, texts: Sequence[str], k: int | None = None, method: str = "auto",
+                n_steps: int | None = None) -> list[dict]:
+        """Each tweet's label, probabilities and per-token contributions (`tweetsent.models.explain.explain`:
+        ``method`` "auto", "occlusion" or "integrated-gradients"; ``n_steps`` for the latter). Computed on
+        the CPU: a model on a GPU is moved there for the call and back."""
         from tweetsent.models.explain import explain
 
-        return explain(self, texts, k)
+        with _on_cpu(self.model_):
+            return explain(self, texts, k, method, n_steps)
 
     def decision(self) -> dict:
         """How probabilities become decisions, for metrics.json: thresholds applied or not, temperature, holdout.
@@ -273,19 +289,41 @@ class TweetClassifier(ClassifierMixin, BaseEstimator):
         return folder
 
     @classmethod
-    def load(cls, folder: str | Path) -> TweetClassifier:
-        """Load a saved model (a model folder, or a run directory holding ``model/``)."""
+    def load(cls, folder: str | Path, device: str = "auto", engine: str = "auto") -> TweetClassifier:
+        """Load a saved model (a model folder, or a run directory holding ``model/``).
+
+        Parameters
+        ----------
+        folder : str or Path
+            The model folder or run directory.
+        device : str
+            Where it predicts: "auto" (a CUDA GPU when torch sees one, else the CPU), "cpu", "cuda" or
+            "cuda:N", whatever it was trained on; ``config_.train.device`` then says this.
+        engine : str
+            "auto" (a fine-tuned encoder's ONNX export when there is one and the device is the CPU),
+            "torch", "onnx" or "onnx-int8" (`tweetsent.models.onnx`); "onnx" and "onnx-int8" need that
+            export, and an encoder to export.
+        """
+        from tweetsent.models.onnx import check_engine
+
+        check_engine(engine)
         folder = Path(folder)
         if (folder / "model").is_dir():
             folder = folder / "model"
         meta = _read_metadata(folder)
         meta_path = folder / "model.json"
         cfg = config_from_dict(meta["config"], str(meta_path))
+        cfg.train.device = str(device)  # where it runs now, not where it was trained
         clf = cls(cfg)
         clf.config_, clf.classes_ = cfg, list(meta["classes"])
+        clf._name_classes()
         clf.temperature_, clf.thresholds_ = meta.get("temperature"), meta.get("thresholds")
         clf.holdout_n_, clf.distill_ = meta.get("holdout_n", 0), meta.get("distill")
         clf.model_ = model_class(meta.get("model_kind") or cfg.model.kind).load(cfg, len(clf.classes_), folder, meta, cls)
+        on_onnx = [part.set_engine(engine) for part in clf.model_.parts()]
+        if engine in ("onnx", "onnx-int8") and not any(on_onnx):
+            raise ModelError(f"{folder}: --engine {engine} runs a fine-tuned encoder's ONNX export, and this "
+                             f"{clf.model_.cfg.model.kind} model has no encoder; use --engine auto or torch")
         clf._take_model_state()
         clf.best_epoch_ = meta.get("best_epoch")
         return clf
@@ -300,7 +338,8 @@ class TweetClassifier(ClassifierMixin, BaseEstimator):
             members.append(cls.load(run_dir))
         cfg = ensemble_config(members)
         clf = cls(cfg)
-        clf.config_, clf.classes_ = cfg, list(members[0].classes_)
+        clf.config_, clf.classes_ = cfg, list(members[0].classes_)  # the first member's class names too
+        clf._name_classes()
         clf.model_ = EnsembleModel.from_members(cfg, members, weights, [Path(p).resolve() for p in run_dirs], cls)
         clf.temperature_ = clf.thresholds_ = clf.distill_ = None
         clf.holdout_n_ = 0
@@ -334,6 +373,23 @@ def _read_metadata(folder: Path) -> dict:
 
 def _kind(model: Model) -> str:
     return model.cfg.model.kind if model.cfg.model.kind in model.kinds else model.kinds[0]
+
+
+@contextlib.contextmanager
+def _on_cpu(model: Model):
+    """``model`` on the CPU for the block (nothing moves when it is there already), then back."""
+    devices = [part.device for part in model.parts()]
+    cpu = torch.device("cpu")
+    if all(device == cpu for device in devices):
+        yield
+        return
+    for part in model.parts():
+        part.to(cpu)
+    try:
+        yield
+    finally:
+        for part, device in zip(model.parts(), devices):
+            part.to(device)
 
 
 @contextlib.contextmanager
