@@ -12,7 +12,7 @@ latency and errors, and the server's resident memory (VmRSS of the server and it
 at the start and end of each configuration. ``--soak S`` then runs batch 1 at 8 clients for S seconds
 on one worker and reports memory growth. A short in-process profile (``clf.predict_proba`` alone)
 says how much of a request is the model. The server is always stopped at the end.
-Prints a Markdown report and writes bench/out/serve.json. Traffic goes to 127.0.0.1 only.
+Prints a Markdown report and writes bench/out/serve-<model>.json and .md. Traffic goes to 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -179,7 +179,7 @@ async def drive(url: str, tweets: list[str], concurrency: int, batch: int, n_req
 
 
 def configuration(run: Path, workers: int, tweets: list[str], out: Path) -> dict:
-    server = Server(run, workers, out / f"serve-w{workers}.log")
+    server = Server(run, workers, out / f"serve-{run.name}-w{workers}.log")
     try:
         server.wait_ready(workers=workers)
         rss_start = rss_mib(server.proc.pid)
@@ -202,7 +202,7 @@ def configuration(run: Path, workers: int, tweets: list[str], out: Path) -> dict
 
 def soak(run: Path, tweets: list[str], seconds: float, out: Path) -> dict:
     """Batch 1 at 8 clients for ``seconds`` on one worker, memory sampled every ~10 s."""
-    server = Server(run, 1, out / "serve-soak.log")
+    server = Server(run, 1, out / f"serve-{run.name}-soak.log")
     samples, cells = [], []
     try:
         server.wait_ready()
@@ -374,8 +374,8 @@ def main() -> None:
     result = {"command": command.strip(), "machine": machine(), "date": when, "model": model_name,
               "train_seconds": train_s, "configurations": configs, "soak": soaked, "profile": prof,
               "goals": [{"goal": g, "met": ok, "measured": m} for g, ok, m in verdict]}
-    (args.out / "serve.json").write_text(json.dumps(result, indent=2))
-    (args.out / "serve.md").write_text(report + "\n")
+    (args.out / f"serve-{model_name}.json").write_text(json.dumps(result, indent=2))
+    (args.out / f"serve-{model_name}.md").write_text(report + "\n")
 
 
 if __name__ == "__main__":
