@@ -107,7 +107,7 @@ def run_dir(preset: str, data: Path) -> Path:
 FASTTEXT_PREDICT = r'''
 import sys, fasttext, pyarrow as pa, pyarrow.compute as pc, pyarrow.csv as pcsv
 model = fasttext.load_model(sys.argv[1])
-column = pcsv.read_csv(sys.argv[2]).column("tweet")
+column = pcsv.read_csv(sys.argv[2], parse_options=pcsv.ParseOptions(newlines_in_values=True)).column("tweet")
 lines = pc.replace_substring(pc.utf8_lower(column), "\n", " ").to_pylist()
 labels, probs = [], [[], [], []]
 for line in lines:
