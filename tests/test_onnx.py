@@ -1,9 +1,9 @@
 """ONNX copies of the fine-tuned encoder: export, probabilities against torch, engines, atomic files.
 
 Tolerances, on the tiny fine-tuned encoder (probabilities, max absolute difference per tweet):
-float32 ONNX against torch 1e-4 (measured 4e-7); int8 ONNX against torch 0.1 (dynamic
-quantization rounds each weight to steps of 1/63 of its output channel's largest and each
-activation to steps of 1/255 of its tensor's range; measured 0.07 on this barely trained,
+float32 ONNX against torch 1e-4 (measured 4e-7); int8 ONNX against torch 0.15 (dynamic
+quantization rounds each weight to steps of 1/127 of its output channel's largest and each
+activation to steps of 1/255 of its tensor's range; measured 0.08 on this barely trained,
 temperature-sharpened model; what int8 costs in accuracy on the vaccine data is measured by
 bench/bench_onnx.py).
 """
@@ -29,7 +29,7 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
 runner = CliRunner()
-FP32_ATOL, INT8_ATOL = 1e-4, 0.1
+FP32_ATOL, INT8_ATOL = 1e-4, 0.15
 FINETUNE_TOML = """[model]
 kind = "finetune"
 [finetune]
