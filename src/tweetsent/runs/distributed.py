@@ -30,11 +30,12 @@ from pathlib import Path
 
 from tweetsent.data.records import FORMATS, table_format
 from tweetsent.data.tables import iter_text_chunks
-from tweetsent.errors import ClusterError, ConfigError, DataError, ModelError, TweetsentError
+from tweetsent.errors import ClusterError, ConfigError, DataError, TweetsentError
 from tweetsent.runs.labelling import label_chunk, prediction_schema
 from tweetsent.runs.outputs import check_can_create
 from tweetsent.runs.workflow import class_names, load_run
 from tweetsent.util.files import atomic_path, sha256_file
+from tweetsent.util.paths import model_folder
 
 __all__ = ["LabelReport", "PartitionProgress", "label_partition", "model_fingerprint", "partition_paths",
            "predict_partitions", "wants_partitions", "worker_model"]
@@ -88,18 +89,10 @@ def partition_paths(data: str) -> list[Path]:
     return found
 
 
-def _model_folder(run_dir: Path) -> Path:
-    folder = run_dir / "model" if (run_dir / "model").is_dir() else run_dir
-    if not (folder / "model.json").is_file():
-        raise ModelError(f"{run_dir}: no such run directory (no model/model.json); `tweetsent train` prints the "
-                         f"one it writes")
-    return folder
-
-
 def model_fingerprint(run_dir: str | Path) -> str:
     """sha256 over the model's files (``model.json``, weights, an ensemble's own members): the outputs
     record it, so that a rerun never mixes the labels of two models in one folder."""
-    folder = _model_folder(Path(run_dir))
+    folder = model_folder(Path(run_dir))
     digest = hashlib.sha256()
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         digest.update(f"{path.relative_to(folder).as_posix()}\0{sha256_file(path)}\n".encode())

@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tweetsent.errors import ModelError
 from tweetsent.serve.limits import Guard
+from tweetsent.util.paths import model_folder
 
 __all__ = ["create_app", "app_from_env", "model_folder", "model_id", "ENV", "DEFAULT_MAX_BODY"]
 
@@ -53,16 +54,6 @@ class ServeError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status, self.message = status, message
-
-
-def model_folder(run_dir: str | Path) -> Path:
-    """The folder holding ``model.json``: ``run_dir/model`` for a run directory, else ``run_dir`` itself."""
-    run_dir = Path(run_dir)
-    folder = run_dir / "model" if (run_dir / "model").is_dir() else run_dir
-    if not (folder / "model.json").is_file():
-        raise ModelError(f"{run_dir}: no such run directory (no model.json in it); "
-                         f"give a run directory made by `tweetsent train`")
-    return folder
 
 
 def model_id(run_dir: str | Path) -> str:
