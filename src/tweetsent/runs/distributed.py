@@ -32,10 +32,9 @@ from tweetsent.data.records import FORMATS, table_format
 from tweetsent.data.tables import iter_text_chunks
 from tweetsent.errors import ClusterError, ConfigError, DataError, TweetsentError
 from tweetsent.runs.labelling import label_chunk, prediction_schema
-from tweetsent.runs.outputs import check_can_create
+from tweetsent.runs.outputs import check_can_create, model_folder
 from tweetsent.runs.workflow import class_names, load_run
 from tweetsent.util.files import atomic_path, sha256_file
-from tweetsent.util.paths import model_folder
 
 __all__ = ["LabelReport", "PartitionProgress", "label_partition", "model_fingerprint", "partition_paths",
            "predict_partitions", "wants_partitions", "worker_model"]

@@ -17,11 +17,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tweetsent.errors import ConfigError
+from tweetsent.errors import ConfigError, ModelError
 from tweetsent.runlog.process import process_gone, process_start
 from tweetsent.util.files import incomplete_dirs, read_owner
 
-__all__ = ["Unfinished", "check_can_create", "check_output_file", "remove_unfinished", "run_owner", "unfinished_runs"]
+__all__ = ["Unfinished", "check_can_create", "model_folder", "check_output_file", "remove_unfinished", "run_owner", "unfinished_runs"]
 
 
 def check_can_create(path: str | Path, option: str = "--out") -> None:
@@ -138,3 +138,13 @@ def remove_unfinished(items: Iterable[Unfinished]) -> list[Path]:
             shutil.rmtree(item.path)
             removed.append(item.path)
     return removed
+
+
+def model_folder(run_dir: str | Path) -> Path:
+    """The folder holding ``model.json``: ``run_dir/model`` for a run directory, else ``run_dir`` itself."""
+    run_dir = Path(run_dir)
+    folder = run_dir / "model" if (run_dir / "model").is_dir() else run_dir
+    if not (folder / "model.json").is_file():
+        raise ModelError(f"{run_dir}: no such run directory (no model.json in it); "
+                         f"give a run directory made by `tweetsent train`")
+    return folder

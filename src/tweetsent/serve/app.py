@@ -26,8 +26,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tweetsent.errors import ModelError
+from tweetsent.runs.outputs import model_folder
 from tweetsent.serve.limits import Guard
-from tweetsent.util.paths import model_folder
 
 __all__ = ["create_app", "app_from_env", "model_folder", "model_id", "ENV", "DEFAULT_MAX_BODY"]
 
