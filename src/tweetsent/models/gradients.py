@@ -3,20 +3,20 @@
     contributions, deltas = integrated_gradients(clf, texts, words, n_steps=50)   # clf: model.kind "finetune"
 
 Integrated gradients (Sundararajan et al. 2017) on the encoder's input word embeddings, with
-Captum's `LayerIntegratedGradients`: the path runs from a reference tweet, where every word's
-wordpieces are ``[PAD]`` ([CLS], [SEP] and the positions kept; ``[PAD]`` removed the top words'
-signal better than ``[MASK]`` or ``[UNK]`` on 30 vaccine tweets), to the tweet itself, and the
-function attributed is the estimator's probability of each class (temperature and tuned
-thresholds included), so a word's contribution is in the same unit as occlusion's: probability.
-Wordpiece attributions (summed over the 384 embedding dimensions) are summed per word, the
-whitespace-separated words `tweetsent.models.explain` segments the tweet into. Completeness: a
-tweet's contributions to class c add up to ``p_c(tweet) - p_c(reference)``, up to the Gauss-Legendre
-quadrature's error, which Captum returns as the convergence delta. The probabilities sum to 1
-all along the path, so the last class's attributions are minus the sum of the others' (exactly,
-and a third fewer passes for three classes). Computed in float32 (no bf16 autocast), in eval
-mode, on the model's device, one tweet at a time: one batch of ``(n_classes - 1) * n_steps``
-forward and backward passes.
-Needs Captum: ``pip install 'tweetsent[explain]'``.
+Captum's `LayerIntegratedGradients`. The path runs from a reference tweet, where every word's
+wordpieces are ``[PAD]`` ([CLS], [SEP] and the positions kept), to the tweet itself: on 30
+vaccine tweets ``[PAD]`` made the top words matter more than ``[MASK]`` did, and than ``[UNK]``
+at two k of three (BENCHMARKS.md). The function attributed is the estimator's probability of
+each class (temperature and tuned thresholds included), so a word's contribution is in the same
+unit as occlusion's: probability. Wordpiece attributions (summed over the 384 embedding
+dimensions) are summed per word, the whitespace-separated words `tweetsent.models.explain`
+segments the tweet into. Completeness: a tweet's contributions to class c add up to
+``p_c(tweet) - p_c(reference)``, up to the Gauss-Legendre quadrature's error, which Captum
+returns as the convergence delta. The probabilities sum to 1 all along the path, so the last
+class's attributions are minus the sum of the others' (exactly, and a third fewer passes for
+three classes). Computed in float32 (no bf16 autocast), in eval mode, on the model's device, one
+tweet at a time: one batch of ``(n_classes - 1) * n_steps`` forward and backward passes. Needs
+Captum: ``pip install 'tweetsent[explain]'``.
 """
 
 from __future__ import annotations
