@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 import tweetsent.data.text as text_module
 from tweetsent.data.text import tokenize, tokenize_batch
 from tweetsent.features.embeddings import Embeddings
-from tweetsent.features.pooling import EmbeddingAverager
+from tweetsent.features.pooling import SKIPPED, UNKNOWN, EmbeddingAverager
 
 
 @pytest.mark.parametrize("text, tokens", [
@@ -97,21 +97,20 @@ def test_parallel_tokenization_equals_serial(monkeypatch):
     tweets = [f"Tweet {i}: I don't trust #BigPharma https://t.co/{i} @user{i} \u2019s" for i in range(300)]
     serial = text.tokenize_arrow(tweets).to_pylist()
     monkeypatch.setattr(text, "_PARALLEL_MIN", 10)
-    monkeypatch.setattr(text.os, "cpu_count", lambda: 3)
+    monkeypatch.setattr(text, "usable_cpus", lambda: 3)
     assert text.tokenize_arrow(tweets).to_pylist() == serial
 
 
-def test_small_batches_look_words_up_as_the_arrow_join_does(monkeypatch):
-    import tweetsent.features.pooling as pooling
-
-    words = ["safe", "vaccine", "safe", ".", "n't", "flu", "#"]  # "safe" twice: the first row wins in both paths
+def test_token_ids_first_row_unknown_and_skipped():
+    words = ["safe", "vaccine", "safe", ".", "n't", "flu", "#"]  # "safe" twice: the first row wins
     emb = Embeddings(np.arange(len(words) * 2, dtype=np.float32).reshape(-1, 2), words, "t", "t")
     tweets = ["Safe vaccine . zzz", "I don't get the #flu shot!!", "\U0001f64c \U0001f64c", "", "safe safe"]
-    for punctuation in (False, True):
-        averager = EmbeddingAverager(emb, punctuation=punctuation)
-        small = averager.token_ids(tweets)
-        monkeypatch.setattr(pooling, "SMALL_BATCH", 0)
-        large = averager.token_ids(tweets)
-        monkeypatch.undo()
-        assert small.ids.tolist() == large.ids.tolist() and small.doc.tolist() == large.doc.tolist()
-        assert small.ids[0] == 0 and np.array_equal(averager.pool(small), averager.pool(large))
+    u, s = UNKNOWN, SKIPPED
+    expected = {False: [0, 1, s, u] + [u, u, 4, u, u, s, 5, u, s, s] + [s, s] + [u] + [0, 0],
+                True: [0, 1, 3, u] + [u, u, 4, u, u, 6, 5, u, u, u] + [u, u] + [u] + [0, 0]}
+    for punctuation, ids in expected.items():
+        tok = EmbeddingAverager(emb, punctuation=punctuation).token_ids(tweets)
+        assert tok.ids.tolist() == ids
+        assert tok.doc.tolist() == [0] * 4 + [1] * 10 + [2] * 2 + [3] + [4] * 2 and tok.n_docs == 5  # "" is one empty token
+    empty = EmbeddingAverager(emb).token_ids(["", "  "])
+    assert empty.ids.tolist() == [u, u] and np.array_equal(EmbeddingAverager(emb).pool(empty), np.zeros((2, 2)))

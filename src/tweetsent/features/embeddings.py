@@ -61,8 +61,7 @@ class Embeddings:
 
     @functools.cached_property
     def index(self) -> dict[str, int]:
-        """Word -> row of its first occurrence, built on first use (for small batches; large ones
-        are looked up in Arrow, which also answers the first occurrence)."""
+        """Word -> row of its first occurrence, built on first use (`EmbeddingAverager.token_ids`)."""
         return {word: i for i, word in reversed(list(enumerate(self.words)))}
 
     @property
