@@ -21,7 +21,6 @@ text).
 from __future__ import annotations
 
 import html
-import os
 import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +30,7 @@ import pyarrow.compute as pc
 import regex
 
 from tweetsent.config.settings import TOKENIZERS
+from tweetsent.util.meta import usable_cpus
 
 __all__ = ["tokenize_arrow", "tokenize_batch", "tokenize", "normalize_for_encoder", "SMALL_BATCH"]
 
@@ -110,7 +110,7 @@ def tokenize_arrow(texts: Sequence[str] | pa.Array | pa.ChunkedArray, tokenizer:
     arr = _as_arrow(texts)
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
-    workers = min(os.cpu_count() or 1, 4)
+    workers = min(usable_cpus(), 4)
     if workers > 1 and len(arr) >= _PARALLEL_MIN:
         # Arrow releases the GIL, so slices of the batch normalise in parallel threads.
         step = -(-len(arr) // workers)

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from tweetsent.errors import TweetsentError
+from tweetsent.util.meta import usable_cpus
 
 __all__ = ["MiniLMEncoder", "load_minilm", "minilm_identity", "mean_pool", "length_batches", "MODEL_NAME", "DIM"]
 
@@ -164,7 +165,7 @@ class MiniLMEncoder:
         lengths = [len(ids) for ids in self._tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]]
         batches = length_batches(np.asarray(lengths), self.batch_size)
         threads = torch.get_num_threads()
-        torch.set_num_threads(os.cpu_count() or 1)  # a transformer uses every core well
+        torch.set_num_threads(usable_cpus())  # a transformer uses every core well
         try:
             with _progress(self.progress, len(texts)) as advance, torch.no_grad():
                 for rows in batches:

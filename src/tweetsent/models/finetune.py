@@ -21,7 +21,6 @@ through an ONNX copy of itself when one was exported beside its weights (`tweets
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -47,6 +46,7 @@ from tweetsent.training.loop import (
     class_weights,
     epoch_scores,
 )
+from tweetsent.util.meta import usable_cpus
 
 __all__ = ["FinetuneModel", "FinetunedEncoder", "train_finetune", "predict_logits", "encode_ids", "use_bf16"]
 
@@ -282,7 +282,7 @@ def _train(model, tokenizer, texts, y, val_texts, y_val, ft, train, callbacks) -
 def _threads(n: int):
     """torch's intra-op threads set to ``n`` (0: every core) for the block, then put back."""
     before = torch.get_num_threads()
-    torch.set_num_threads(n or os.cpu_count() or 1)
+    torch.set_num_threads(n or usable_cpus())
     try:
         yield
     finally:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import logging
-import os
 import warnings
 from pathlib import Path
 
@@ -33,6 +32,7 @@ import torch
 
 from tweetsent.errors import ConfigError, ModelError, TweetsentError
 from tweetsent.util.files import atomic_path
+from tweetsent.util.meta import usable_cpus
 
 __all__ = ["ENGINES", "FILES", "OPSET", "QUANTIZE", "OnnxEncoder", "check_engine", "export_encoder", "find_export"]
 
@@ -106,7 +106,7 @@ class OnnxEncoder:
     def __init__(self, path: Path, device: torch.device, weights_sha256: str, threads: int = 0) -> None:
         ort = _runtime()
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or os.cpu_count() or 1
+        options.intra_op_num_threads = threads or usable_cpus()
         options.log_severity_level = 3  # errors only: ONNX Runtime's warnings are not the user's business
         providers = ["CPUExecutionProvider"]
         if device.type == "cuda":

@@ -35,6 +35,7 @@ from tweetsent.runs.labelling import label_chunk, prediction_schema
 from tweetsent.runs.outputs import check_can_create, model_folder
 from tweetsent.runs.workflow import class_names, load_run
 from tweetsent.util.files import atomic_path, sha256_file
+from tweetsent.util.meta import usable_cpus
 
 __all__ = ["LabelReport", "PartitionProgress", "label_partition", "model_fingerprint", "partition_paths",
            "predict_partitions", "wants_partitions", "worker_model"]
@@ -340,7 +341,7 @@ def predict_partitions(run_dir: str | Path, data: str, out: str | Path, schedule
         for leftover in _leftovers(dest):
             leftover.unlink(missing_ok=True)
             report.removed.append(leftover)
-    n_workers = workers if workers is not None else min(len(pending), os.cpu_count() or 1)
+    n_workers = workers if workers is not None else min(len(pending), usable_cpus())
     failures: list[BaseException] = []
     with _Cluster(scheduler, n_workers, processes, connect_timeout, workers_timeout) as client:
         from distributed import as_completed

@@ -1,13 +1,15 @@
-"""Facts about this process that runs record: the package version and the time.
+"""Facts about this process: the package version and the time (runs record them), the usable cores.
 
     {"package_version": package_version(), "started": utc_now()}
+    usable_cpus()       # 1 under `taskset -c 0` on a 2-core machine, where os.cpu_count() says 2
 """
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 
-__all__ = ["package_version", "utc_now"]
+__all__ = ["package_version", "usable_cpus", "utc_now"]
 
 
 def utc_now(timespec: str = "milliseconds") -> str:
@@ -23,3 +25,11 @@ def package_version() -> str:
         return version("tweetsent")
     except PackageNotFoundError:
         return "unknown"
+
+
+def usable_cpus() -> int:
+    """The cores this process may run on (its CPU affinity where the system tells it, else all of them)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # macOS and Windows have no affinity call
+        return os.cpu_count() or 1
