@@ -114,3 +114,16 @@ def test_token_ids_first_row_unknown_and_skipped():
         assert tok.doc.tolist() == [0] * 4 + [1] * 10 + [2] * 2 + [3] + [4] * 2 and tok.n_docs == 5  # "" is one empty token
     empty = EmbeddingAverager(emb).token_ids(["", "  "])
     assert empty.ids.tolist() == [u, u] and np.array_equal(EmbeddingAverager(emb).pool(empty), np.zeros((2, 2)))
+
+
+def test_usable_cpus_follow_affinity_and_omp_num_threads(monkeypatch):
+    from tweetsent.util import meta
+
+    monkeypatch.setattr(meta.os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert meta.usable_cpus() == 3  # the affinity, not os.cpu_count()
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # Dask's workers, `serve --workers 2` on 2 cores
+    assert meta.usable_cpus() == 1
+    for ignored in ("8", "0", "four"):  # more than the affinity allows, or not a count
+        monkeypatch.setenv("OMP_NUM_THREADS", ignored)
+        assert meta.usable_cpus() == 3

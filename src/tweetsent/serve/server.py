@@ -18,6 +18,7 @@ from pathlib import Path
 
 from tweetsent.errors import ConfigError
 from tweetsent.serve.app import DEFAULT_MAX_BODY, ENV, KEY_ENV, create_app, model_id
+from tweetsent.util.meta import usable_cpus
 
 __all__ = ["LOOPBACK", "check_exposure", "run"]
 
@@ -65,6 +66,9 @@ def run(run_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8000, worke
                            ENV["device"]: device, ENV["engine"]: engine})
         if api_key:
             os.environ[KEY_ENV] = api_key
+        # The workers share the cores: each gets its share of threads (the workers inherit this), else
+        # idle OpenMP threads spinning in one worker starve the others (a 1-tweet request took 5x longer).
+        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, usable_cpus() // workers)))
         target = "tweetsent.serve.app:app_from_env"
     else:
         target = create_app(run_dir, max_tweets=max_tweets, max_chars=max_chars, max_body=max_body, api_key=api_key,

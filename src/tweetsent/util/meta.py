@@ -1,7 +1,7 @@
 """Facts about this process: the package version and the time (runs record them), the usable cores.
 
     {"package_version": package_version(), "started": utc_now()}
-    usable_cpus()       # 1 under `taskset -c 0` on a 2-core machine, where os.cpu_count() says 2
+    usable_cpus()       # 1 under `taskset -c 0` (or OMP_NUM_THREADS=1) on a 2-core machine
 """
 
 from __future__ import annotations
@@ -28,8 +28,11 @@ def package_version() -> str:
 
 
 def usable_cpus() -> int:
-    """The cores this process may run on (its CPU affinity where the system tells it, else all of them)."""
+    """The cores this process may use: its CPU affinity where the system tells it (else every core),
+    capped by ``OMP_NUM_THREADS`` when that is set, as Dask's workers and `tweetsent serve --workers N` do."""
     try:
-        return len(os.sched_getaffinity(0)) or 1
+        cores = len(os.sched_getaffinity(0)) or 1
     except AttributeError:  # macOS and Windows have no affinity call
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    cap = os.environ.get("OMP_NUM_THREADS", "")
+    return min(cores, int(cap)) if cap.isdigit() and int(cap) > 0 else cores
