@@ -58,8 +58,7 @@ _AFTER_LOWER = (
 _LINK = re.compile(_URL)
 # Below this many tweets one thread is quicker than splitting the batch.
 _PARALLEL_MIN = 20_000
-# Below this many tweets the precompiled patterns beat Arrow's compile-per-call (crossover ~350);
-# featurisers use the same bound for their own per-call costs (a hash table of the vocabulary).
+# Below this many tweets the precompiled patterns beat Arrow's compile-per-call (crossover ~350).
 SMALL_BATCH = 256
 
 
