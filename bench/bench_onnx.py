@@ -15,7 +15,8 @@ first ``--tweets`` tweets of the validation file with each engine:
 - ONNX int8: ``--engine onnx-int8``.
 
 Tweets per second is the median of ``--repeats`` timed passes over all of them (one pass for
-torch bf16, which this CPU emulates about ten times slower; after a warm-up on 64 tweets), the whole ``predict_proba``: tokenizing, the encoder, the softmax member, the
+torch bf16, which a CPU without bfloat16 arithmetic runs about six times slower), after a warm-up
+on 64 tweets: the whole ``predict_proba``, tokenizing, the encoder, the softmax member, the
 temperature and thresholds. Accuracy and macro F1 are on those tweets, with the difference to
 torch fp32 in points; "agree" is the share of tweets given torch fp32's label, "max |dp|" the
 largest change of a probability. Prints a Markdown table and writes bench/out/onnx.json. The goal
@@ -71,7 +72,7 @@ def measure(folder: Path, texts: list[str], labels: np.ndarray, repeats: int) ->
         clf = _load(folder, engine, precision)
         clf.predict_proba(texts[:64])  # warm-up: ONNX Runtime's first run, torch's first batch
         seconds = []
-        for _ in range(1 if precision == "bf16" else repeats):  # emulated bf16 is ~10x slower: one pass
+        for _ in range(1 if precision == "bf16" else repeats):  # emulated bf16 is ~6x slower: one pass
             start = time.perf_counter()
             proba = clf.predict_proba(texts)
             seconds.append(time.perf_counter() - start)

@@ -114,6 +114,8 @@ def test_token_ids_first_row_unknown_and_skipped():
         assert tok.doc.tolist() == [0] * 4 + [1] * 10 + [2] * 2 + [3] + [4] * 2 and tok.n_docs == 5  # "" is one empty token
     empty = EmbeddingAverager(emb).token_ids(["", "  "])
     assert empty.ids.tolist() == [u, u] and np.array_equal(EmbeddingAverager(emb).pool(empty), np.zeros((2, 2)))
+    nothing = EmbeddingAverager(emb).token_ids([])
+    assert nothing.n_docs == 0 and EmbeddingAverager(emb).pool(nothing).shape == (0, 2)
 
 
 def test_usable_cpus_follow_affinity_and_omp_num_threads(monkeypatch):

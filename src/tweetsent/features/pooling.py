@@ -140,8 +140,6 @@ class EmbeddingAverager:
         flat = tokens.flatten()
         lengths = np.diff(tokens.offsets.to_numpy())
         doc = np.repeat(np.arange(len(tokens)), lengths)
-        if not len(flat):
-            return TokenIds(np.zeros(0, np.int64), doc, len(tokens))
         encoded = pc.dictionary_encode(flat)
         words = encoded.dictionary.to_pylist()
         index = self.embeddings.index
@@ -175,7 +173,7 @@ class EmbeddingAverager:
         known = tok.ids >= 0
         ids = tok.ids[known]
         counts = np.bincount(tok.doc[known], minlength=tok.n_docs)
-        offsets = torch.from_numpy(np.concatenate(([0], np.cumsum(counts)[:-1])))
+        offsets = torch.from_numpy(np.cumsum(counts) - counts)  # where each tweet's words start
         table, index = torch.from_numpy(self.embeddings.vectors), torch.from_numpy(ids)
         bag = torch.nn.functional.embedding_bag
         # An empty bag gives the zero vector in every mode: the study's policy for tweets with

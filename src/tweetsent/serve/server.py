@@ -66,8 +66,8 @@ def run(run_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8000, worke
                            ENV["device"]: device, ENV["engine"]: engine})
         if api_key:
             os.environ[KEY_ENV] = api_key
-        # The workers share the cores: each gets its share of threads (the workers inherit this), else
-        # idle OpenMP threads spinning in one worker starve the others (a 1-tweet request took 5x longer).
+        # The workers share the cores: each gets its share of threads (the workers inherit this), so N
+        # workers do not run N x cores threads between them.
         os.environ.setdefault("OMP_NUM_THREADS", str(max(1, usable_cpus() // workers)))
         target = "tweetsent.serve.app:app_from_env"
     else:
