@@ -284,7 +284,7 @@ class _Sink(io.RawIOBase):
 
 
 def test_predict_holds_a_bounded_number_of_chunks_of_a_long_stream(tmp_path, trained, monkeypatch):
-    # 20,000 tweets in 100 chunks of 200, scored 64 at a time.
+    # 20,000 tweets in 100 chunks of 200, each tokenised at once and featurised 64 at a time.
     texts = pq.read_table(trained["inputs"] / "part-0.parquet")["tweet"].to_pylist()[:10]  # one is empty
     data = tmp_path / "long.csv"
     pd.DataFrame({"tweet": texts * 2000}).to_csv(data, index=False)
@@ -300,14 +300,18 @@ def test_predict_holds_a_bounded_number_of_chunks_of_a_long_stream(tmp_path, tra
             yield chunk
 
     monkeypatch.setattr(workflow, "iter_text_chunks", counted_chunks)
-    monkeypatch.setattr(labelling, "SCORE_BATCH", 64)
-    from tweetsent.models.classifier import TweetClassifier
+    from tweetsent.features import featurizer
 
-    real_proba = TweetClassifier.predict_proba
-    monkeypatch.setattr(TweetClassifier, "predict_proba",
-                        lambda self, batch, *a: batches.append(len(batch)) or real_proba(self, batch, *a))
+    monkeypatch.setattr(featurizer, "FEATURE_BATCH", 64)
+    real_transform = featurizer.Featurizer.transform
+    monkeypatch.setattr(featurizer.Featurizer, "transform",
+                        lambda self, batch, *a, **k: batches.append(len(batch)) or real_transform(self, batch, *a, **k))
+    tokenised = []
+    real_tokenize = featurizer.tokenize_arrow
+    monkeypatch.setattr(featurizer, "tokenize_arrow", lambda texts, *a: tokenised.append(len(texts)) or real_tokenize(texts, *a))
     assert predict_file(trained["run"], data, sink, chunk_size=200) == 20_000
     assert len(most_alive) == 100
     assert max(most_alive) <= 2  # the chunk being read, and the one just written
     assert max(batches) == 64 and sum(batches) == 2000 * sum(bool(t.strip()) for t in texts)  # empty ones unscored
+    assert len(tokenised) == 100 and sum(tokenised) == sum(batches)  # each chunk tokenised once, in one call
     assert all(b > a for a, b in zip(written[1:], written[2:]))  # each chunk is written before the next is read

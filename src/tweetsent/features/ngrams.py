@@ -3,9 +3,10 @@
     hasher = NgramHasher(word_ngrams=(1, 2), char_ngrams=(2, 5), tfidf=True).fit(train_texts)
     X = hasher.transform(["vaccines save lives"])     # scipy CSR, (1, n_features)
 
-Tweets go through the same tokenizer as the embeddings (`tweetsent.data.text`), then scikit-learn's
-`HashingVectorizer` hashes word n-grams of the tokens and, optionally, character n-grams of
-the normalised text (within word boundaries). Hashing is stateless; the optional TF-IDF
+Tweets go through the same tokenizer as the embeddings (`tweetsent.data.text`); word n-grams of
+the tokens and, optionally, character n-grams within word boundaries are hashed as
+scikit-learn's `HashingVectorizer` hashes them, bucket for bucket, but in Arrow and NumPy
+(`tweetsent.features.hashing`). Hashing is stateless; the optional TF-IDF
 weighting learns one inverse document frequency per hashed feature on the training tweets
 (``idf_``, saved with the model). Rows are L2-normalised.
 """
@@ -16,10 +17,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import scipy.sparse as sp
 
 from tweetsent.data.text import tokenize_arrow
+from tweetsent.features.hashing import hashed_char_ngrams, hashed_word_ngrams
 
 __all__ = ["NgramHasher"]
 
@@ -54,26 +55,16 @@ class NgramHasher:
     def dim(self) -> int:
         return self.n_features
 
-    def _vectorizers(self):
-        from sklearn.feature_extraction.text import HashingVectorizer
-
-        common = {"n_features": self.n_features, "alternate_sign": False, "norm": None, "lowercase": False,
-                  "dtype": np.float32}
-        out = []
-        if self.word_ngrams[1] > 0:
-            out.append(HashingVectorizer(ngram_range=self.word_ngrams, token_pattern=r"\S+", **common))
-        if self.char_ngrams[1] > 0:
-            out.append(HashingVectorizer(ngram_range=self.char_ngrams, analyzer="char_wb", **common))
-        return out
-
     def counts(self, texts: Sequence[str], tokens: pa.ListArray | None = None) -> sp.csr_matrix:
         """Raw hashed counts, (n_tweets, n_features); ``tokens``: ``texts`` already tokenised by ``self.tokenizer``."""
         if tokens is None:
             tokens = tokenize_arrow(texts, self.tokenizer)
-        joined = pc.binary_join(tokens, pa.scalar(" ", pa.large_string()))
-        normalised = joined.to_pylist()
-        parts = [vec.transform(normalised) for vec in self._vectorizers()]
-        return sum(parts[1:], parts[0]).tocsr() if parts else sp.csr_matrix((len(normalised), self.n_features))
+        X = sp.csr_matrix((len(tokens), self.n_features), dtype=np.float32)
+        if self.word_ngrams[1] > 0:
+            X = hashed_word_ngrams(tokens, self.word_ngrams, self.n_features)
+        if self.char_ngrams[1] > 0:
+            X = (X + hashed_char_ngrams(tokens, self.char_ngrams, self.n_features)).tocsr()
+        return X
 
     def fit(self, texts: Sequence[str], y=None) -> NgramHasher:
         """Learn the inverse document frequencies (only when ``tfidf``); hashing itself is stateless."""

@@ -55,7 +55,9 @@ class FeedForwardModel(Model):
         self.best_epoch_ = stopping[-1].best_epoch if stopping else len(self.history_)
 
     def scores(self, texts: Sequence[str]) -> torch.Tensor:
-        return predict_scores(self.net_, self.featurizer_.transform(texts))
+        # A batch of features at a time, so memory stays bounded however many tweets come.
+        out = [predict_scores(self.net_, X) for X in self.featurizer_.batches(texts)]
+        return torch.cat(out) if out else torch.zeros((0, self.n_classes))
 
     def to(self, device: torch.device) -> FeedForwardModel:
         self.device = device

@@ -4,9 +4,9 @@
     table = label_chunk(clf, pa.array(["I got my flu shot", ""]), schema)   # 2 rows, the second empty=true
 
 `tweetsent.runs.workflow.predict_file` (one file or stdin to CSV) and `tweetsent.runs.distributed`
-(many files to Parquet, on Dask) both write these tables, so their rows are the same. A chunk is
-scored `SCORE_BATCH` tweets at a time: the features of a batch (hashed n-grams are the biggest) are
-what costs memory, so memory is bounded by that batch, whatever the chunk size or the input's length.
+(many files to Parquet, on Dask) both write these tables, so their rows are the same. Memory is
+bounded by the chunk and by the model, which featurises a bounded batch at a time
+(`tweetsent.features.featurizer.FEATURE_BATCH` tweets for the networks), whatever the input's length.
 """
 
 from __future__ import annotations
@@ -16,10 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import pyarrow as pa
 
-__all__ = ["SCORE_BATCH", "label_chunk", "prediction_schema"]
-
-SCORE_BATCH = 8192  # tweets featurised and scored at once: 4,096 was 30% slower (per-call costs), 16,384
-# ~90 MiB higher for glove-ngrams (hashed character n-grams), 30,000 ~180 MiB higher
+__all__ = ["label_chunk", "prediction_schema"]
 
 
 def prediction_schema(classes: Sequence, names: Sequence[str] | None) -> pa.Schema:
@@ -30,7 +27,7 @@ def prediction_schema(classes: Sequence, names: Sequence[str] | None) -> pa.Sche
                       *[(f"p_{c}", pa.float64()) for c in classes], ("empty", pa.bool_())])
 
 
-def label_chunk(clf, texts: pa.Array, schema: pa.Schema, batch: int | None = None) -> pa.Table:
+def label_chunk(clf, texts: pa.Array, schema: pa.Schema) -> pa.Table:
     """One row per tweet of ``texts``, in order, with the columns of ``schema`` (`prediction_schema`).
 
     A tweet that is empty or only whitespace is not guessed at: its label (and name) and
@@ -44,8 +41,6 @@ def label_chunk(clf, texts: pa.Array, schema: pa.Schema, batch: int | None = Non
         Strings (null counts as empty).
     schema : pyarrow.Schema
         The output's columns.
-    batch : int, optional
-        Tweets scored at once (memory grows with it, not with ``len(texts)``); default `SCORE_BATCH`.
 
     Returns
     -------
@@ -53,7 +48,6 @@ def label_chunk(clf, texts: pa.Array, schema: pa.Schema, batch: int | None = Non
     """
     import pyarrow.compute as pc
 
-    batch = batch or SCORE_BATCH
     classes = np.asarray(clf.classes_)
     names = schema.names[2] == "label_name"
     texts = texts.cast(pa.large_string())
@@ -62,8 +56,7 @@ def label_chunk(clf, texts: pa.Array, schema: pa.Schema, batch: int | None = Non
     kept = texts.filter(pc.invert(empty))
     proba = np.zeros((len(texts), len(classes)))  # empty rows keep these placeholders, masked to null below
     if len(kept):
-        proba[~blank] = np.concatenate([clf.predict_proba(kept.slice(start, batch))
-                                        for start in range(0, len(kept), batch)])
+        proba[~blank] = clf.predict_proba(kept)
     best = proba.argmax(axis=1)
     columns = [texts, pa.array(classes[best], type=schema.field("label").type, mask=blank)]
     if names:

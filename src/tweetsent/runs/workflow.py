@@ -317,8 +317,8 @@ def predict_file(run_dir: str | Path, data: str | Path, out, chunk_size: int = 3
     and written through `atomic_path`: an existing file is replaced when the output is complete, a
     symbolic link is written through to its target, a device or FIFO in place.
 
-    One chunk of ``chunk_size`` tweets is held at a time, and it is scored
-    `tweetsent.runs.labelling.SCORE_BATCH` tweets at a time, so memory does not grow with the input.
+    One chunk of ``chunk_size`` tweets is held at a time, and the model featurises it a bounded
+    batch at a time (`tweetsent.features.featurizer.FEATURE_BATCH`), so memory does not grow with the input.
     Many files at once, on Dask: `tweetsent.runs.distributed.predict_partitions`. The model predicts
     on ``device`` with ``engine`` (`TweetClassifier.load`).
 
