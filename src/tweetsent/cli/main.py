@@ -26,6 +26,7 @@ from tweetsent.cli.options import DeviceOpt, EngineOpt, TrainDeviceOpt
 from tweetsent.cli.runs import runs_app
 from tweetsent.cli.serve import serve
 from tweetsent.cli.tune import tune
+from tweetsent.config.settings import CHUNK_SIZE
 
 __all__ = ["app", "main"]
 
@@ -179,7 +180,7 @@ def predict(
     data: Annotated[str, typer.Option("--data", help="Table of tweets, or - for one tweet per line on stdin. A folder of Parquet files or a quoted pattern ('tweets/*.parquet') labels each file on Dask, into its own Parquet file in the --out folder.")] = "-",
     out: Annotated[str, typer.Option("--out", help="Output CSV, or - for stdout: one row per input row (text, label, label_name when the run names its classes, p_<class>..., empty); an empty tweet gets no label or probabilities and empty=true. An existing file is replaced when the output is complete; a link is written through, a device or FIFO in place; a folder or the input file is refused. With many --data files: a folder, one <input name>.parquet per input; files already labelled there are skipped.")] = "-",
     text_column: Annotated[str | None, typer.Option("--text-column", help="Text column (default: the run's, or found).")] = None,
-    chunk_size: Annotated[int, typer.Option("--chunk-size", help="Tweets per chunk (memory stays flat).")] = 30_000,
+    chunk_size: Annotated[int, typer.Option("--chunk-size", help="Tweets per chunk (memory stays flat).")] = CHUNK_SIZE,
     device: DeviceOpt = "auto",
     engine: EngineOpt = "auto",
     scheduler: Annotated[str | None, typer.Option("--scheduler", help="Label many files on Dask: local (a cluster on this machine; the default for a folder or pattern) or a running scheduler's address, tcp://HOST:8786. Needs tweetsent[dask].")] = None,

@@ -30,8 +30,8 @@ from tweetsent.features.pooling import EmbeddingAverager
 __all__ = ["Inputs", "Featurizer", "build_featurizer", "INPUTS", "FEATURE_BATCH"]
 
 INPUTS = INPUT_PARTS  # the parts; features.input joins them with "+"
-# Tweets featurised at once when scoring (`Featurizer.batches`): 4,096 was 30% slower (per-call costs),
-# 16,384 cost ~90 MiB more for glove-ngrams (hashed character n-grams), 30,000 ~180 MiB more.
+# Tweets featurised at once when scoring (`Featurizer.batches`): for seed-softmax on 1,000,000 tweets,
+# 4,096 was 7% slower than 8,192 (per-call costs) and saved 8-27 MB of a 480 MB peak.
 FEATURE_BATCH = 8192
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 from tweetsent.data.records import FORMATS, table_format
 from tweetsent.data.tables import iter_text_chunks
 from tweetsent.errors import ClusterError, ConfigError, DataError, TweetsentError
-from tweetsent.runs.labelling import label_chunk, prediction_schema
+from tweetsent.runs.labelling import CHUNK_SIZE, label_chunk, prediction_schema
 from tweetsent.runs.outputs import check_can_create, model_folder
 from tweetsent.runs.workflow import class_names, load_run
 from tweetsent.util.files import atomic_path, sha256_file
@@ -118,7 +118,7 @@ def worker_model(run_dir: str, fingerprint: str, device: str = "auto", engine: s
         return _LOADED["model"]
 
 
-def label_partition(run_dir: str, fingerprint: str, source: str, dest: str, chunk_size: int = 30_000,
+def label_partition(run_dir: str, fingerprint: str, source: str, dest: str, chunk_size: int = CHUNK_SIZE,
                     text_column: str | None = None, device: str = "auto", engine: str = "auto") -> int:
     """Label one input file into the Parquet file ``dest`` (the task each partition is).
 
@@ -261,7 +261,7 @@ def _failure(exc: BaseException, source: Path) -> BaseException:
 
 
 def predict_partitions(run_dir: str | Path, data: str, out: str | Path, scheduler: str = "local",
-                       workers: int | None = None, chunk_size: int = 30_000, text_column: str | None = None,
+                       workers: int | None = None, chunk_size: int = CHUNK_SIZE, text_column: str | None = None,
                        on_start: Callable[[int, int], None] | None = None,
                        on_done: Callable[[Path, int], None] | None = None, device: str = "auto",
                        engine: str = "auto", processes: bool = True, connect_timeout: float = 10,

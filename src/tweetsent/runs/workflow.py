@@ -36,7 +36,7 @@ from tweetsent.data.tables import Dataset, check_compatible, iter_text_chunks, r
 from tweetsent.errors import DataError, ModelError
 from tweetsent.features.embeddings import load_embeddings
 from tweetsent.models.classifier import TweetClassifier
-from tweetsent.runs.labelling import label_chunk, prediction_schema
+from tweetsent.runs.labelling import CHUNK_SIZE, label_chunk, prediction_schema
 from tweetsent.runs.outputs import check_can_create, check_output_file, run_owner
 from tweetsent.training.loop import Callback, TrainingInterrupted
 from tweetsent.util.files import DestinationTaken, atomic_dir, atomic_path, atomic_write_json, sha256_file, unique_path
@@ -305,7 +305,7 @@ def evaluate_run(run_dir: str | Path, data_path: str | Path, predictions_out: st
     return metrics
 
 
-def predict_file(run_dir: str | Path, data: str | Path, out, chunk_size: int = 30_000,
+def predict_file(run_dir: str | Path, data: str | Path, out, chunk_size: int = CHUNK_SIZE,
                  text_column: str | None = None, device: str = "auto", engine: str = "auto") -> int:
     """Label a big table (or stdin with ``data="-"``) chunk by chunk, in flat memory.
 
