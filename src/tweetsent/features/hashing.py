@@ -137,20 +137,34 @@ def hashed_word_ngrams(tokens: pa.ListArray | pa.ChunkedArray, ngram_range: tupl
     hold no whitespace, as `tweetsent.data.text.tokenize_arrow` makes them; empty tokens are dropped.
     """
     words, word_row, n_rows = _words(tokens)
+    if not len(words):
+        return sp.csr_matrix((n_rows, n_features), dtype=np.float32)
+    # Each distinct word, then each distinct n-gram, is hashed once. An n-gram is known by the id of
+    # its first n - 1 words' (n-1)-gram and the id of its last word; its string is built only once.
+    encoded = pc.dictionary_encode(words)
+    vocabulary, ids = encoded.dictionary, encoded.indices.to_numpy().astype(np.int64)
     row_end = np.cumsum(np.bincount(word_row, minlength=n_rows))[word_row]  # one past each word's row's last word
     pos = np.arange(len(words))
     sep = pa.scalar(" ", pa.large_string())
-    grams, rows = [], []
-    for n in range(max(ngram_range[0], 1), ngram_range[1] + 1):
-        starts = np.flatnonzero(pos + n <= row_end)
-        grams.append(words if n == 1 else pc.binary_join_element_wise(*(words.take(starts + k) for k in range(n)), sep))
-        rows.append(word_row[starts])
-    if not sum(len(g) for g in grams):
-        return sp.csr_matrix((n_rows, n_features), dtype=np.float32)
-    # Each distinct n-gram of the batch is hashed once.
-    encoded = pc.dictionary_encode(pa.chunked_array(grams).combine_chunks())
-    columns = _buckets(murmurhash3_32(encoded.dictionary), n_features)[encoded.indices.to_numpy()]
-    return _counts(np.concatenate(rows), columns, (n_rows, n_features))
+    columns, rows = [], []
+    gram_ids, gram_strings = ids, vocabulary  # (n-1)-grams, by their first word's position
+    for n in range(1, ngram_range[1] + 1):
+        if n > 1:
+            starts = np.flatnonzero(pos + n <= row_end)
+            key = gram_ids[starts] * len(vocabulary) + ids[starts + n - 1]
+            pairs = pc.dictionary_encode(pa.array(key))
+            distinct = pairs.dictionary.to_numpy()
+            gram_strings = pc.binary_join_element_wise(gram_strings.take(distinct // len(vocabulary)),
+                                                       vocabulary.take(distinct % len(vocabulary)), sep)
+            gram_ids = np.full(len(words), -1, np.int64)
+            gram_ids[starts] = pairs.indices.to_numpy()
+        else:
+            starts = pos
+        if n >= ngram_range[0]:
+            buckets = _buckets(murmurhash3_32(gram_strings), n_features)
+            columns.append(buckets[gram_ids[starts]])
+            rows.append(word_row[starts])
+    return _counts(np.concatenate(rows), np.concatenate(columns), (n_rows, n_features))
 
 
 def hashed_char_ngrams(tokens: pa.ListArray | pa.ChunkedArray, ngram_range: tuple[int, int],
