@@ -17,11 +17,21 @@ from sklearn.utils import murmurhash3_32 as sklearn_murmurhash
 from conftest import vaccine_files
 from tweetsent.data.tables import read_dataset
 from tweetsent.data.text import tokenize_arrow
+from tweetsent.features import hashing
 from tweetsent.features.hashing import _buckets, hashed_char_ngrams, hashed_word_ngrams, murmurhash3_32
 
 # Any character Arrow can hold (no lone surrogates), weighted towards the short and the multi-byte.
 CHARS = st.characters(blacklist_categories=("Cs",))
 WORD = st.text(CHARS.filter(lambda c: not c.isspace()), max_size=12)  # empty words too: they are dropped
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _fast_path_for_any_batch():
+    """The NumPy path even for the few rows these tests give (a small batch goes to scikit-learn)."""
+    saved = hashing.SMALL_WORD_BATCH, hashing.SMALL_CHAR_BATCH
+    hashing.SMALL_WORD_BATCH = hashing.SMALL_CHAR_BATCH = 0
+    yield
+    hashing.SMALL_WORD_BATCH, hashing.SMALL_CHAR_BATCH = saved
 
 
 def sklearn_counts(rows: list[list[str]], ngram_range, n_features, analyzer="word"):
@@ -96,6 +106,17 @@ def test_arrows_whitespace_is_pythons():
     split = pc.utf8_split_whitespace(pa.array([f"a{chr(c)}b" for c in code_points]))
     arrow = {c for c, n in zip(code_points, pc.list_value_length(split).to_numpy()) if n == 2}
     assert arrow == {c for c in code_points if re.fullmatch(r"\s", chr(c))}
+
+
+def test_a_small_batch_takes_scikit_learns_path_to_the_same_counts(monkeypatch):
+    rows = [["vaccines", "save", "lives"], [], ["get", "the", "shot", "é", "😀"]]
+    tokens = pa.array(rows, pa.list_(pa.large_string()))
+    fast = hashed_word_ngrams(tokens, (1, 2), 64), hashed_char_ngrams(tokens, (2, 5), 64)
+    monkeypatch.setattr(hashing, "SMALL_WORD_BATCH", 48)
+    monkeypatch.setattr(hashing, "SMALL_CHAR_BATCH", 20)
+    monkeypatch.setattr(hashing, "_words", None)  # the NumPy path would fail: it is not taken
+    assert_same_csr(hashed_word_ngrams(tokens, (1, 2), 64), fast[0])
+    assert_same_csr(hashed_char_ngrams(tokens, (2, 5), 64), fast[1])
 
 
 @pytest.mark.slow

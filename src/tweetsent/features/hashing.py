@@ -21,6 +21,11 @@ import scipy.sparse as sp
 __all__ = ["hashed_char_ngrams", "hashed_word_ngrams", "murmurhash3_32"]
 
 _C1, _C2 = np.uint32(0xCC9E2D51), np.uint32(0x1B873593)
+# Below these many rows scikit-learn's own HashingVectorizer is the quicker (NumPy's and Arrow's cost
+# per call, about 0.5 ms for word and 1.6 ms for character n-grams, outweighs the per-tweet saving:
+# bench/bench_hashing.py's crossovers were ~48 and ~20 tweets), so it hashes them: the same counts.
+SMALL_WORD_BATCH = 48
+SMALL_CHAR_BATCH = 20
 
 
 def _rotl(x: np.ndarray, r: int) -> np.ndarray:
@@ -136,6 +141,8 @@ def hashed_word_ngrams(tokens: pa.ListArray | pa.ChunkedArray, ngram_range: tupl
     on each row's tokens joined by single spaces (sorted indices, duplicates summed). The tokens must
     hold no whitespace, as `tweetsent.data.text.tokenize_arrow` makes them; empty tokens are dropped.
     """
+    if 0 < len(tokens) < SMALL_WORD_BATCH:
+        return _sklearn_counts(tokens, ngram_range, n_features, "word")
     words, word_row, n_rows = _words(tokens)
     if not len(words):
         return sp.csr_matrix((n_rows, n_features), dtype=np.float32)
@@ -178,6 +185,8 @@ def hashed_char_ngrams(tokens: pa.ListArray | pa.ChunkedArray, ngram_range: tupl
     Each distinct word of the batch is cut into n-grams and hashed once, in NumPy on its UTF-8
     bytes (n counts characters, not bytes); a row's counts are then the sum of its words' counts.
     """
+    if 0 < len(tokens) < SMALL_CHAR_BATCH:
+        return _sklearn_counts(tokens, ngram_range, n_features, "char_wb")
     words, word_row, n_rows = _words(tokens)
     if not len(words):
         return sp.csr_matrix((n_rows, n_features), dtype=np.float32)
@@ -188,6 +197,16 @@ def hashed_char_ngrams(tokens: pa.ListArray | pa.ChunkedArray, ngram_range: tupl
     X = (occurs @ distinct).tocsr()
     X.sum_duplicates()
     return X
+
+
+def _sklearn_counts(tokens: pa.ListArray | pa.ChunkedArray, ngram_range: tuple[int, int], n_features: int,
+                    analyzer: str) -> sp.csr_matrix:
+    """What the functions above compute, by scikit-learn's `HashingVectorizer` (for a few rows)."""
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    vectorizer = HashingVectorizer(analyzer=analyzer, ngram_range=ngram_range, token_pattern=r"\S+", lowercase=False,
+                                   n_features=n_features, alternate_sign=False, norm=None, dtype=np.float32)
+    return vectorizer.transform(pc.binary_join(tokens, pa.scalar(" ", pa.large_string())).to_pylist())
 
 
 def _char_wb_counts(words: pa.Array, ngram_range: tuple[int, int], n_features: int) -> sp.csr_matrix:
