@@ -108,8 +108,8 @@ def _buckets(hashes: np.ndarray, n_features: int) -> np.ndarray:
     return (np.abs(hashes.astype(np.int64)) % n_features).astype(np.int32)
 
 
-def _words(tokens: pa.ListArray | pa.ChunkedArray) -> tuple[pa.Array, np.ndarray, int]:
-    """(the non-empty tokens, each one's row, the number of rows).
+def _words(tokens: pa.ListArray | pa.ChunkedArray) -> tuple[pa.Array, np.ndarray, np.ndarray, int]:
+    """(the distinct non-empty tokens, each token's id among them, each token's row, the number of rows).
 
     The tokens are words without whitespace (`tokenize_arrow` splits on Arrow's whitespace, which
     is Python's ``\\s``: a test pins that), so what scikit-learn finds again in them joined by
@@ -122,7 +122,8 @@ def _words(tokens: pa.ListArray | pa.ChunkedArray) -> tuple[pa.Array, np.ndarray
     keep = pc.greater(pc.binary_length(words), 0)
     if len(words) and not pc.all(keep).as_py():
         words, rows = words.filter(keep), rows[keep.to_numpy(zero_copy_only=False)]
-    return words, rows, len(tokens)
+    encoded = pc.dictionary_encode(words)
+    return encoded.dictionary, encoded.indices.to_numpy().astype(np.int64), rows, len(tokens)
 
 
 def _counts(rows: np.ndarray, columns: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
@@ -143,15 +144,13 @@ def hashed_word_ngrams(tokens: pa.ListArray | pa.ChunkedArray, ngram_range: tupl
     """
     if 0 < len(tokens) < SMALL_WORD_BATCH:
         return _sklearn_counts(tokens, ngram_range, n_features, "word")
-    words, word_row, n_rows = _words(tokens)
-    if not len(words):
+    vocabulary, ids, word_row, n_rows = _words(tokens)
+    if not len(ids):
         return sp.csr_matrix((n_rows, n_features), dtype=np.float32)
     # Each distinct word, then each distinct n-gram, is hashed once. An n-gram is known by the id of
     # its first n - 1 words' (n-1)-gram and the id of its last word; its string is built only once.
-    encoded = pc.dictionary_encode(words)
-    vocabulary, ids = encoded.dictionary, encoded.indices.to_numpy().astype(np.int64)
     row_end = np.cumsum(np.bincount(word_row, minlength=n_rows))[word_row]  # one past each word's row's last word
-    pos = np.arange(len(words))
+    pos = np.arange(len(ids))
     sep = pa.scalar(" ", pa.large_string())
     columns, rows = [], []
     gram_ids, gram_strings = ids, vocabulary  # (n-1)-grams, by their first word's position
@@ -163,7 +162,7 @@ def hashed_word_ngrams(tokens: pa.ListArray | pa.ChunkedArray, ngram_range: tupl
             distinct = pairs.dictionary.to_numpy()
             gram_strings = pc.binary_join_element_wise(gram_strings.take(distinct // len(vocabulary)),
                                                        vocabulary.take(distinct % len(vocabulary)), sep)
-            gram_ids = np.full(len(words), -1, np.int64)
+            gram_ids = np.full(len(ids), -1, np.int64)
             gram_ids[starts] = pairs.indices.to_numpy()
         else:
             starts = pos
@@ -187,14 +186,11 @@ def hashed_char_ngrams(tokens: pa.ListArray | pa.ChunkedArray, ngram_range: tupl
     """
     if 0 < len(tokens) < SMALL_CHAR_BATCH:
         return _sklearn_counts(tokens, ngram_range, n_features, "char_wb")
-    words, word_row, n_rows = _words(tokens)
-    if not len(words):
+    vocabulary, ids, word_row, n_rows = _words(tokens)
+    if not len(ids):
         return sp.csr_matrix((n_rows, n_features), dtype=np.float32)
-    encoded = pc.dictionary_encode(words)
-    distinct = _char_wb_counts(encoded.dictionary, ngram_range, n_features)
-    ids = encoded.indices.to_numpy()
-    occurs = sp.csr_matrix((np.ones(len(ids), np.float32), (word_row, ids)), shape=(n_rows, len(encoded.dictionary)))
-    X = (occurs @ distinct).tocsr()
+    occurs = _counts(word_row, ids, (n_rows, len(vocabulary)))  # how often each row has each distinct word
+    X = (occurs @ _char_wb_counts(vocabulary, ngram_range, n_features)).tocsr()
     X.sum_duplicates()
     return X
 

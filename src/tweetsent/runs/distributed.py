@@ -28,10 +28,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tweetsent.config.settings import CHUNK_SIZE
 from tweetsent.data.records import FORMATS, table_format
 from tweetsent.data.tables import iter_text_chunks
 from tweetsent.errors import ClusterError, ConfigError, DataError, TweetsentError
-from tweetsent.runs.labelling import CHUNK_SIZE, label_chunk, prediction_schema
+from tweetsent.runs.labelling import label_chunk, prediction_schema
 from tweetsent.runs.outputs import check_can_create, model_folder
 from tweetsent.runs.workflow import class_names, load_run
 from tweetsent.util.files import atomic_path, sha256_file

@@ -16,9 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import pyarrow as pa
 
-from tweetsent.config.settings import CHUNK_SIZE
-
-__all__ = ["CHUNK_SIZE", "label_chunk", "prediction_schema"]
+__all__ = ["label_chunk", "prediction_schema"]
 
 
 def prediction_schema(classes: Sequence, names: Sequence[str] | None) -> pa.Schema:

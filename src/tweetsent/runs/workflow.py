@@ -29,14 +29,14 @@ from pathlib import Path
 
 import numpy as np
 
-from tweetsent.config.settings import RunConfig
+from tweetsent.config.settings import CHUNK_SIZE, RunConfig
 from tweetsent.config.validate import check_named_labels
 from tweetsent.data.labels import label_names_beside
 from tweetsent.data.tables import Dataset, check_compatible, iter_text_chunks, read_dataset
 from tweetsent.errors import DataError, ModelError
 from tweetsent.features.embeddings import load_embeddings
 from tweetsent.models.classifier import TweetClassifier
-from tweetsent.runs.labelling import CHUNK_SIZE, label_chunk, prediction_schema
+from tweetsent.runs.labelling import label_chunk, prediction_schema
 from tweetsent.runs.outputs import check_can_create, check_output_file, run_owner
 from tweetsent.training.loop import Callback, TrainingInterrupted
 from tweetsent.util.files import DestinationTaken, atomic_dir, atomic_path, atomic_write_json, sha256_file, unique_path
